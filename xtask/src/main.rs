@@ -1,1 +1,63 @@
-fn main() {}
+//! `cargo xtask <command>`: builds the service-worker runtime, runs every
+//! test suite and starts the demo, installing what is missing on the way.
+//!
+//! It only uses std so that it compiles in a second on a fresh clone.
+
+mod base64;
+mod build;
+mod demo;
+mod prerequisites;
+mod process;
+mod test;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  build                      build dist/outbox/ (wasm, glue, loader, page shim) and the demo server
+  test [--e2e-only] [--filter <pattern>]
+                             run fmt, clippy, native, wasm-in-browser and end-to-end tests;
+                             --filter is passed to the end-to-end tests as --test-name-pattern
+  demo [--port <port>]       build, then serve the demo site (default port 8080; control port is port + 1)";
+
+fn main() -> ExitCode {
+    let arguments: Vec<String> = std::env::args().skip(1).collect();
+    match run(&arguments) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("xtask: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(arguments: &[String]) -> Result<ExitCode, String> {
+    let Some((command, options)) = arguments.split_first() else {
+        println!("{USAGE}");
+        return Ok(ExitCode::FAILURE);
+    };
+    match command.as_str() {
+        "build" => {
+            reject_options(options)?;
+            let tools = prerequisites::ensure_build_tools()?;
+            build::build(&tools)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        "test" => Ok(test::test(test::Options::parse(options)?)),
+        "demo" => demo::demo(demo::parse_port(options)?),
+        "help" | "--help" | "-h" => {
+            println!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        other => Err(format!("unknown command `{other}`\n{USAGE}")),
+    }
+}
+
+fn reject_options(options: &[String]) -> Result<(), String> {
+    match options.first() {
+        Some(option) => Err(format!("unexpected argument `{option}`\n{USAGE}")),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,235 @@
+// Types for the sw-outbox page shim (outbox.js). Shapes follow
+// docs/protocol.md, protocol version 1, field for field.
+
+/** Any JSON value. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** Lifecycle of a queued request; see the entry state diagram in src/core. */
+export type EntryState =
+  | 'pending'
+  | 'in_flight'
+  | 'waiting_retry'
+  | 'paused_auth'
+  | 'conflict'
+  | 'failed'
+  | 'blocked'
+  | 'cancelled'
+  | 'superseded'
+  | 'done';
+
+export type Priority = 'low' | 'normal' | 'high' | 'critical';
+
+/** Which side of a conflict is kept. */
+export type Resolution = 'local' | 'remote' | 'merged';
+
+/** Why an entry is `failed`. */
+export type Failure =
+  | { reason: 'http_status'; status: number }
+  | { reason: 'max_attempts' }
+  | { reason: 'expired' }
+  | { reason: 'dependency' };
+
+export interface Entry {
+  id: number;
+  method: string;
+  url: string;
+  kind: string;
+  /** Entity key: entries with the same key replay in order. */
+  entity: string;
+  priority: Priority;
+  state: EntryState;
+  attempts: number;
+  /** Milliseconds since the epoch, like every time below. */
+  createdAt: number;
+  lastAttemptAt: number | null;
+  nextAttemptAt: number | null;
+  lastError: string | null;
+  /** Set when `state` is `failed`. */
+  failure: Failure | null;
+  dependsOn: number[];
+  idempotencyKey: string;
+}
+
+/** Count of entries in each state; finished (`done`) entries are not counted. */
+export type StatusCounts = Record<Exclude<EntryState, 'done'>, number>;
+
+export interface Status {
+  online: boolean;
+  counts: StatusCounts;
+  total: number;
+  inFlight: number;
+  /** Null until a request has gone through. */
+  lastSuccessAt: number | null;
+  draining: boolean;
+  /** Progress of the current drain. */
+  progress: { done: number; total: number };
+}
+
+// ---- event details -------------------------------------------------------
+
+export interface QueuedDetail {
+  entry: Entry;
+}
+
+export interface SentDetail {
+  entry: Entry;
+  status: number;
+  contentType: string | null;
+  /** Parsed JSON, text, or null when the response had no body. */
+  body: Json;
+}
+
+export type FailedDetail = Failure & {
+  entry: Entry;
+  message: string;
+};
+
+export interface ConflictDetail {
+  entry: Entry;
+  base: Json;
+  local: Json;
+  remote: Json;
+  /** JSON pointers (e.g. "/label") of the fields changed both ways. */
+  pointers: string[];
+}
+
+export interface ResolvedDetail {
+  entry: Entry;
+  kept: Resolution;
+}
+
+export interface AuthRequiredDetail {
+  entry: Entry;
+  status: 401 | 403;
+}
+
+/** Event name -> `detail` of the CustomEvent dispatched on an Outbox. */
+export interface OutboxEventMap {
+  status: Status;
+  queued: QueuedDetail;
+  sent: SentDetail;
+  failed: FailedDetail;
+  conflict: ConflictDetail;
+  resolved: ResolvedDetail;
+  'auth-required': AuthRequiredDetail;
+}
+
+// ---- raw messages (docs/protocol.md) -------------------------------------
+
+export interface EntriesFilter {
+  states?: EntryState[];
+}
+
+/** Page -> worker, sent with one end of a MessageChannel. */
+export type OutboxCommand =
+  | { outbox: 1; id: number; type: 'status' }
+  | { outbox: 1; id: number; type: 'entries'; filter?: EntriesFilter }
+  | { outbox: 1; id: number; type: 'flush' }
+  | { outbox: 1; id: number; type: 'retry'; entry: number | 'failed' }
+  | { outbox: 1; id: number; type: 'cancel'; entry: number }
+  | { outbox: 1; id: number; type: 'clear'; states?: EntryState[] }
+  | { outbox: 1; id: number; type: 'auth'; headers: Record<string, string> }
+  | ({ outbox: 1; id: number; type: 'resolve'; entry: number } & ResolveOptions);
+
+/** The `result` of an `ok` reply, per command type. */
+export interface OutboxResults {
+  status: Status;
+  entries: { entries: Entry[] };
+  flush: Status;
+  retry: { retried: number[] };
+  cancel: { cancelled: number };
+  clear: { removed: number };
+  auth: { resumed: number };
+  /** protocol.md does not specify this result yet. */
+  resolve: unknown;
+}
+
+/** Worker -> page, exactly one per command, on the command's port. */
+export type OutboxReply<Result = unknown> =
+  | { outbox: 1; id: number; type: 'ok'; result: Result }
+  /** `id` is null when the command was too malformed to read one. */
+  | { outbox: 1; id: number | null; type: 'error'; message: string };
+
+/** Worker -> every window client. */
+export type OutboxEventMessage = {
+  [K in keyof OutboxEventMap]: { outbox: 1; type: 'event'; event: K; detail: OutboxEventMap[K] };
+}[keyof OutboxEventMap];
+
+// ---- the shim ------------------------------------------------------------
+
+export interface RegisterOptions {
+  /** Passed to navigator.serviceWorker.register. */
+  scope?: string;
+  /** How long a command waits for its reply (and for a controller). Default 10000. */
+  timeoutMs?: number;
+  /** How long `register` waits for the worker to control the page. Default 15000. */
+  controlTimeoutMs?: number;
+  /** Send `flush` when the window fires `online`. Default true. */
+  flushOnOnline?: boolean;
+  /** Send `flush` when the page becomes visible. Default true. */
+  flushOnVisible?: boolean;
+  /** Accepted; not used yet. */
+  persist?: boolean;
+}
+
+/** `merged` sends the body the page gives, so it needs one. */
+export type ResolveOptions =
+  | { use: 'local' | 'remote'; body?: Json }
+  | { use: 'merged'; body: Json };
+
+/** Returns fresh auth headers for replayed requests (never stored). */
+export type AuthProvider = () => HeadersInit | Promise<HeadersInit>;
+
+export type OutboxEventListener<K extends keyof OutboxEventMap> =
+  (this: Outbox, event: CustomEvent<OutboxEventMap[K]>) => void;
+
+export declare class Outbox extends EventTarget {
+  private constructor();
+
+  /**
+   * Registers the service worker and resolves once it controls the page.
+   * Rejects without service worker support, when registration fails, or
+   * when the page is not controlled within `controlTimeoutMs`.
+   */
+  static register(scriptUrl: string | URL, options?: RegisterOptions): Promise<Outbox>;
+
+  readonly registration: ServiceWorkerRegistration;
+
+  status(): Promise<Status>;
+  entries(filter?: EntriesFilter): Promise<Entry[]>;
+  /** Never times out: resolves when the drain it started or joined ends. */
+  flush(): Promise<Status>;
+  retry(entry: number | 'failed'): Promise<OutboxResults['retry']>;
+  cancel(entry: number): Promise<OutboxResults['cancel']>;
+  /** Without `states`, removes every entry, unsent ones included. */
+  clear(states?: EntryState[]): Promise<OutboxResults['clear']>;
+  resolve(entry: number, options: ResolveOptions): Promise<OutboxResults['resolve']>;
+  /**
+   * Keeps `provider` to answer `auth-required` events, and sends its headers
+   * once now so entries paused for auth resume.
+   */
+  setAuth(provider: AuthProvider): Promise<OutboxResults['auth']>;
+  /** Stops events and automatic flushes. Commands still work. */
+  close(): void;
+
+  addEventListener<K extends keyof OutboxEventMap>(
+    type: K,
+    listener: OutboxEventListener<K>,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  removeEventListener<K extends keyof OutboxEventMap>(
+    type: K,
+    listener: OutboxEventListener<K>,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
+}

@@ -1,0 +1,202 @@
+// sw-outbox page shim: registers the worker, sends commands, re-dispatches
+// the worker's events. Protocol: docs/protocol.md (version 1). Types: outbox.d.ts.
+
+const PROTOCOL = 1;
+const DEFAULT_TIMEOUT_MS = 10000;
+const DEFAULT_CONTROL_TIMEOUT_MS = 15000;
+
+// Module-wide so request ids stay unique across Outbox objects on one page.
+let nextRequestId = 1;
+
+export class Outbox extends EventTarget {
+  /** @type {ServiceWorkerRegistration} */ registration;
+  #timeoutMs;
+  #listening = new AbortController();
+  #authProvider = null;
+  #authRunning = false;
+  #authAgain = false;
+
+  /** Use `Outbox.register`; the constructor only wires listeners. */
+  constructor(registration, options = {}) {
+    super();
+    this.registration = registration;
+    this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const signal = this.#listening.signal;
+
+    navigator.serviceWorker.addEventListener('message', (event) => this.#onMessage(event), { signal });
+    // NOTE: messages from a worker wait in the client's queue until the page
+    // has finished parsing or startMessages() is called; start now so events
+    // sent while this module loads are not held back.
+    navigator.serviceWorker.startMessages();
+
+    if (options.flushOnOnline ?? true) {
+      window.addEventListener('online', () => this.#flushInBackground('online'), { signal });
+    }
+    if (options.flushOnVisible ?? true) {
+      document.addEventListener('visibilitychange', () => {
+        if (document.visibilityState === 'visible') this.#flushInBackground('visibilitychange');
+      }, { signal });
+    }
+  }
+
+  static async register(scriptUrl, options = {}) {
+    if (typeof navigator === 'undefined' || !('serviceWorker' in navigator)) {
+      throw new Error('outbox: service workers are not available here (they need a secure context: https or localhost)');
+    }
+    let registration;
+    try {
+      registration = await navigator.serviceWorker.register(
+        scriptUrl, options.scope === undefined ? undefined : { scope: options.scope });
+    } catch (error) {
+      throw new Error(`outbox: could not register the service worker ${scriptUrl}: ${error?.message ?? error}`, { cause: error });
+    }
+    // Listen before waiting, so events sent while the worker activates arrive.
+    const outbox = new Outbox(registration, options);
+    try {
+      await waitForControl(registration, options.controlTimeoutMs ?? DEFAULT_CONTROL_TIMEOUT_MS);
+    } catch (error) {
+      outbox.close();
+      throw error;
+    }
+    return outbox;
+  }
+
+  /** Stops events and automatic flushes. Commands still work. */
+  close() {
+    this.#listening.abort();
+  }
+
+  status() { return this.#send('status'); }
+
+  async entries(filter) {
+    const result = await this.#send('entries', filter === undefined ? {} : { filter });
+    return result.entries;
+  }
+
+  /** No timeout: the reply comes when the drain it started or joined ends. */
+  flush() { return this.#send('flush', {}, { timed: false }); }
+
+  retry(entry) { return this.#send('retry', { entry }); }
+
+  cancel(entry) { return this.#send('cancel', { entry }); }
+
+  /** Without states the worker removes every entry, unsent ones included. */
+  clear(states) { return this.#send('clear', states === undefined ? {} : { states }); }
+
+  resolve(entry, { use, body }) {
+    return this.#send('resolve', body === undefined ? { entry, use } : { entry, use, body });
+  }
+
+  /** Stores the provider and sends its headers now, so paused entries resume. */
+  setAuth(provider) {
+    this.#authProvider = provider;
+    return this.#sendAuth();
+  }
+
+  async #sendAuth() {
+    const init = await this.#authProvider();
+    // A plain object goes as written; Headers or pairs become one (postMessage
+    // cannot clone Headers). Building Headers also rejects bad names and values.
+    const checked = new Headers(init);
+    const headers = init instanceof Headers || Array.isArray(init) ? Object.fromEntries(checked) : { ...init };
+    return this.#send('auth', { headers });
+  }
+
+  // Many entries can pause at once: ask the provider once per burst, and once
+  // more if another entry paused while it was running.
+  async #onAuthRequired() {
+    if (this.#authProvider === null) return;
+    if (this.#authRunning) { this.#authAgain = true; return; }
+    this.#authRunning = true;
+    try {
+      do {
+        this.#authAgain = false;
+        try {
+          await this.#sendAuth();
+        } catch (error) {
+          console.warn('outbox: could not send fresh auth headers:', error);
+        }
+      } while (this.#authAgain);
+    } finally {
+      this.#authRunning = false;
+    }
+  }
+
+  #onMessage(event) {
+    const data = event.data;
+    // Anything without the marker belongs to the site's own code: leave it be.
+    if (data === null || typeof data !== 'object' || data.outbox !== PROTOCOL || data.type !== 'event') return;
+    if (typeof data.event !== 'string') return;
+    this.dispatchEvent(new CustomEvent(data.event, { detail: data.detail }));
+    if (data.event === 'auth-required') this.#onAuthRequired();
+  }
+
+  #flushInBackground(reason) {
+    this.flush().catch((error) => console.warn(`outbox: flush on ${reason} failed:`, error));
+  }
+
+  async #send(type, fields = {}, { timed = true } = {}) {
+    const timeoutMs = this.#timeoutMs;
+    // Read the controller at send time: an updated worker may have taken over.
+    const controller = await currentController(type, timeoutMs);
+    const id = nextRequestId++;
+    const channel = new MessageChannel();
+    const reply = new Promise((resolve, reject) => {
+      channel.port1.onmessage = ({ data }) => {
+        if (data?.type === 'ok') resolve(data.result);
+        else if (data?.type === 'error') reject(new Error(data.message));
+        else reject(new Error(`outbox: unexpected reply to '${type}'`));
+      };
+      channel.port1.onmessageerror = () => reject(new Error(`outbox: unreadable reply to '${type}'`));
+    });
+    controller.postMessage({ outbox: PROTOCOL, id, type, ...fields }, [channel.port2]);
+    try {
+      return await (timed
+        ? withTimeout(reply, timeoutMs, `outbox: no reply to '${type}' within ${timeoutMs} ms`)
+        : reply);
+    } finally {
+      channel.port1.close();
+    }
+  }
+}
+
+async function waitForControl(registration, timeoutMs) {
+  if (navigator.serviceWorker.controller) return;
+  // A worker whose install throws (e.g. a bad Outbox.install config) never
+  // controls anything: fail at once rather than after the timeout.
+  const worker = registration.installing ?? registration.waiting;
+  const failed = new Promise((_, reject) => worker?.addEventListener('statechange', () => {
+    if (worker.state === 'redundant' && !navigator.serviceWorker.controller) {
+      reject(new Error('outbox: the service worker failed to install or activate (see its console)'));
+    }
+  }));
+  failed.catch(() => {}); // losing the race to control is not an error
+  await Promise.race([failed, controllerChange(timeoutMs,
+    `outbox: the page is not controlled by the service worker after ${timeoutMs} ms ` +
+    '(the worker must call clients.claim() on activate, its scope must cover this page, ' +
+    'and a hard reload (Shift+Reload) bypasses service workers)')]);
+}
+
+async function currentController(type, timeoutMs) {
+  const message = `outbox: no service worker controls this page; '${type}' not sent within ${timeoutMs} ms`;
+  if (!navigator.serviceWorker.controller) await controllerChange(timeoutMs, message);
+  // controllerchange also fires when the controller goes away.
+  const controller = navigator.serviceWorker.controller;
+  if (!controller) throw new Error(message);
+  return controller;
+}
+
+/** Resolves on the next controllerchange; rejects with `message` after timeoutMs. */
+function controllerChange(timeoutMs, message) {
+  const listening = new AbortController();
+  const changed = new Promise((resolve) => navigator.serviceWorker.addEventListener(
+    'controllerchange', resolve, { once: true, signal: listening.signal }));
+  return withTimeout(changed, timeoutMs, message).finally(() => listening.abort());
+}
+
+function withTimeout(promise, ms, message) {
+  if (!Number.isFinite(ms)) return promise; // setTimeout(fn, Infinity) would fire at once
+  let timer;
+  const timeout = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(message)), ms); });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

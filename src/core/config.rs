@@ -1,0 +1,750 @@
+//! The `Outbox.install` config: parsed and validated, with errors that name
+//! the field and the problem. Unknown fields are errors.
+//!
+//! Functions in the config (a route's `resolve` and `replayHeaders`) cannot
+//! be JSON; the worker replaces each with `{"$fn": n}` (its index in a list
+//! it keeps) before the config reaches this parser.
+
+use crate::core::conflict::Strategy;
+use crate::core::entry::Priority;
+use crate::core::retry::RetryPolicy;
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// The parsed config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Routes, tried in order; the first that matches wins.
+    pub routes: Vec<Route>,
+    /// Backoff and retention.
+    pub retry: RetryPolicy,
+    /// Sizes, counts and times.
+    pub limits: Limits,
+    /// Which drain triggers are on.
+    pub triggers: Triggers,
+    /// The Background Sync tag.
+    pub sync_tag: String,
+}
+
+/// How the entity key of a request is found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntityRule {
+    /// The URL path (default): mutations of one URL keep their order.
+    Path,
+    /// The whole route is one entity: all its mutations keep their order.
+    Route,
+    /// No ordering between this route's mutations.
+    None,
+}
+
+/// One configured route.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    /// A same-origin path prefix, starting with `/`.
+    pub match_prefix: String,
+    /// Methods it applies to, upper case.
+    pub methods: Vec<String>,
+    /// The entity kind, e.g. `concept`.
+    pub kind: Option<String>,
+    /// How the entity key is found.
+    pub entity: EntityRule,
+    /// What to do on a conflict.
+    pub strategy: Strategy,
+    /// Priority of its entries.
+    pub priority: Priority,
+    /// Send `If-Match` with the base version's ETag and record base versions.
+    pub conditional: bool,
+    /// The remote JSON field holding the last-modified time in ms.
+    pub timestamp_field: String,
+    /// The index of the `resolve` function, for the custom strategy.
+    pub resolve: Option<u32>,
+    /// The index of the `replayHeaders` function.
+    pub replay_headers: Option<u32>,
+}
+
+/// Sizes, counts and times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest body that is queued; larger ones get 413.
+    pub max_body_bytes: u64,
+    /// Most entries in the queue; past it new mutations get 507.
+    pub max_entries: u64,
+    /// Entries sent at once during a drain.
+    pub concurrency: u32,
+    /// How long one attempt may take before it counts as a timeout.
+    pub attempt_timeout_ms: u64,
+    /// Largest response body carried in a `sent` event.
+    pub sent_body_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 10 * 1024 * 1024,
+            max_entries: 100_000,
+            concurrency: 6,
+            attempt_timeout_ms: 30_000,
+            sent_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// The drain triggers; all on by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Triggers {
+    /// Drain on the Background Sync `sync` event (and register the tag).
+    pub sync: bool,
+    /// Drain on a page's `flush` command (sent on `online` and visibility).
+    pub flush: bool,
+    /// Drain when the worker starts.
+    pub start: bool,
+    /// Drain again when a backoff ends, while the worker lives.
+    pub timer: bool,
+}
+
+impl Default for Triggers {
+    fn default() -> Self {
+        Triggers {
+            sync: true,
+            flush: true,
+            start: true,
+            timer: true,
+        }
+    }
+}
+
+/// A config error: the field's path and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Where, e.g. `routes[2].strategy`.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "outbox config: {}", self.message)
+        } else {
+            write!(f, "outbox config: {}: {}", self.path, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The methods a route applies to when it names none.
+pub const MUTATION_METHODS: [&str; 4] = ["POST", "PUT", "PATCH", "DELETE"];
+
+struct Fields<'a> {
+    path: String,
+    map: &'a Map<String, Value>,
+}
+
+fn error(path: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        path: path.to_owned(),
+        message: message.into(),
+    }
+}
+
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(map) if map.contains_key("$fn") => "a function",
+        Value::Object(_) => "an object",
+    }
+}
+
+impl<'a> Fields<'a> {
+    fn new(path: &str, value: &'a Value, known: &[&str]) -> Result<Fields<'a>, ConfigError> {
+        let map = match value {
+            Value::Object(map) if !map.contains_key("$fn") => map,
+            other => {
+                return Err(error(
+                    path,
+                    format!("expected an object, got {}", type_name(other)),
+                ))
+            }
+        };
+        for key in map.keys() {
+            if !known.contains(&key.as_str()) {
+                return Err(error(
+                    &join(path, key),
+                    format!("unknown field; expected one of {}", known.join(", ")),
+                ));
+            }
+        }
+        Ok(Fields {
+            path: path.to_owned(),
+            map,
+        })
+    }
+
+    fn at(&self, key: &str) -> String {
+        join(&self.path, key)
+    }
+
+    /// The field, with `undefined` and `null` both meaning absent.
+    fn get(&self, key: &str) -> Option<&'a Value> {
+        self.map.get(key).filter(|v| !v.is_null())
+    }
+
+    fn string(&self, key: &str) -> Result<Option<String>, ConfigError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(error(
+                &self.at(key),
+                format!("expected a string, got {}", type_name(other)),
+            )),
+        }
+    }
+
+    fn boolean(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(other) => Err(error(
+                &self.at(key),
+                format!("expected true or false, got {}", type_name(other)),
+            )),
+        }
+    }
+
+    fn number(&self, key: &str, default: f64, min: f64, max: f64) -> Result<f64, ConfigError> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(Value::Number(n)) => {
+                let n = n.as_f64().unwrap_or(f64::NAN);
+                if n.is_finite() && n >= min && n <= max {
+                    Ok(n)
+                } else {
+                    Err(error(
+                        &self.at(key),
+                        format!("{n} is out of range; expected {min} to {max}"),
+                    ))
+                }
+            }
+            Some(other) => Err(error(
+                &self.at(key),
+                format!("expected a number, got {}", type_name(other)),
+            )),
+        }
+    }
+
+    fn integer(&self, key: &str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
+        let n = self.number(key, default as f64, min as f64, max as f64)?;
+        if n.fract() != 0.0 {
+            return Err(error(
+                &self.at(key),
+                format!("expected a whole number, got {n}"),
+            ));
+        }
+        Ok(n as u64)
+    }
+
+    fn function(&self, key: &str) -> Result<Option<u32>, ConfigError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Object(map)) if map.len() == 1 => {
+                match map.get("$fn").and_then(Value::as_u64) {
+                    Some(index) => Ok(Some(index as u32)),
+                    None => Err(error(&self.at(key), "expected a function, got an object")),
+                }
+            }
+            Some(other) => Err(error(
+                &self.at(key),
+                format!("expected a function, got {}", type_name(other)),
+            )),
+        }
+    }
+
+    fn object(&self, key: &str, known: &[&str]) -> Result<Option<Fields<'a>>, ConfigError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(value) => Fields::new(&self.at(key), value, known).map(Some),
+        }
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+
+impl Config {
+    /// Parses and validates a config given as JSON.
+    pub fn parse(value: &Value) -> Result<Config, ConfigError> {
+        let top = Fields::new(
+            "",
+            value,
+            &["routes", "retry", "limits", "triggers", "syncTag"],
+        )?;
+        let routes = match top.get("routes") {
+            None => return Err(error("routes", "is required: a list of routes to queue")),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(index, item)| parse_route(&format!("routes[{index}]"), item))
+                .collect::<Result<Vec<_>, _>>()?,
+            Some(other) => {
+                return Err(error(
+                    "routes",
+                    format!("expected an array, got {}", type_name(other)),
+                ))
+            }
+        };
+
+        let defaults = RetryPolicy::default();
+        let retry = match top.object(
+            "retry",
+            &[
+                "baseDelayMs",
+                "factor",
+                "maxDelayMs",
+                "maxAttempts",
+                "retentionMs",
+            ],
+        )? {
+            None => defaults,
+            Some(fields) => {
+                let policy = RetryPolicy {
+                    base_delay_ms: fields.integer(
+                        "baseDelayMs",
+                        defaults.base_delay_ms,
+                        1,
+                        DAY_MS,
+                    )?,
+                    factor: fields.number("factor", defaults.factor, 1.0, 10.0)?,
+                    max_delay_ms: fields.integer(
+                        "maxDelayMs",
+                        defaults.max_delay_ms,
+                        1,
+                        7 * DAY_MS,
+                    )?,
+                    max_attempts: fields.integer(
+                        "maxAttempts",
+                        defaults.max_attempts as u64,
+                        1,
+                        1000,
+                    )? as u32,
+                    retention_ms: fields.integer(
+                        "retentionMs",
+                        defaults.retention_ms,
+                        1000,
+                        365 * DAY_MS,
+                    )?,
+                };
+                if policy.max_delay_ms < policy.base_delay_ms {
+                    return Err(error(
+                        "retry.maxDelayMs",
+                        format!(
+                            "{} is below retry.baseDelayMs ({})",
+                            policy.max_delay_ms, policy.base_delay_ms
+                        ),
+                    ));
+                }
+                policy
+            }
+        };
+
+        let default_limits = Limits::default();
+        let limits = match top.object(
+            "limits",
+            &[
+                "maxBodyBytes",
+                "maxEntries",
+                "concurrency",
+                "attemptTimeoutMs",
+                "sentBodyBytes",
+            ],
+        )? {
+            None => default_limits,
+            Some(fields) => Limits {
+                max_body_bytes: fields.integer(
+                    "maxBodyBytes",
+                    default_limits.max_body_bytes,
+                    0,
+                    1 << 31,
+                )?,
+                max_entries: fields.integer(
+                    "maxEntries",
+                    default_limits.max_entries,
+                    1,
+                    10_000_000,
+                )?,
+                concurrency: fields.integer(
+                    "concurrency",
+                    default_limits.concurrency as u64,
+                    1,
+                    64,
+                )? as u32,
+                attempt_timeout_ms: fields.integer(
+                    "attemptTimeoutMs",
+                    default_limits.attempt_timeout_ms,
+                    100,
+                    10 * 60 * 1000,
+                )?,
+                sent_body_bytes: fields.integer(
+                    "sentBodyBytes",
+                    default_limits.sent_body_bytes,
+                    0,
+                    16 * 1024 * 1024,
+                )?,
+            },
+        };
+
+        let triggers = match top.object("triggers", &["sync", "flush", "start", "timer"])? {
+            None => Triggers::default(),
+            Some(fields) => Triggers {
+                sync: fields.boolean("sync", true)?,
+                flush: fields.boolean("flush", true)?,
+                start: fields.boolean("start", true)?,
+                timer: fields.boolean("timer", true)?,
+            },
+        };
+
+        let sync_tag = top
+            .string("syncTag")?
+            .unwrap_or_else(|| "sw-outbox".to_owned());
+        if sync_tag.is_empty() {
+            return Err(error("syncTag", "must not be empty"));
+        }
+
+        Ok(Config {
+            routes,
+            retry,
+            limits,
+            triggers,
+            sync_tag,
+        })
+    }
+
+    /// The first route matching a same-origin request, with its index.
+    pub fn route_for(&self, method: &str, path: &str) -> Option<(usize, &Route)> {
+        self.routes
+            .iter()
+            .enumerate()
+            .find(|(_, route)| route.matches(method, path))
+    }
+}
+
+impl Route {
+    /// True if the route applies to this method and same-origin path.
+    pub fn matches(&self, method: &str, path: &str) -> bool {
+        path.starts_with(&self.match_prefix)
+            && self.methods.iter().any(|m| m.eq_ignore_ascii_case(method))
+    }
+
+    /// The entity key of a request on this route.
+    pub fn entity_key(&self, path: &str) -> Option<String> {
+        match self.entity {
+            EntityRule::Path => Some(path.to_owned()),
+            EntityRule::Route => Some(format!("route:{}", self.match_prefix)),
+            EntityRule::None => None,
+        }
+    }
+}
+
+fn parse_route(path: &str, value: &Value) -> Result<Route, ConfigError> {
+    let fields = Fields::new(
+        path,
+        value,
+        &[
+            "match",
+            "methods",
+            "kind",
+            "entity",
+            "strategy",
+            "priority",
+            "conditional",
+            "timestampField",
+            "resolve",
+            "replayHeaders",
+        ],
+    )?;
+    let match_prefix = fields.string("match")?.ok_or_else(|| {
+        error(
+            &fields.at("match"),
+            "is required: a same-origin path prefix such as '/api/'",
+        )
+    })?;
+    if !match_prefix.starts_with('/') || match_prefix.starts_with("//") {
+        return Err(error(
+            &fields.at("match"),
+            format!("'{match_prefix}' is not a same-origin path; expected a path starting with '/' such as '/api/'"),
+        ));
+    }
+
+    let methods = match fields.get("methods") {
+        None => MUTATION_METHODS.iter().map(|m| m.to_string()).collect(),
+        Some(Value::Array(items)) if !items.is_empty() => {
+            let mut methods = Vec::new();
+            for (index, item) in items.iter().enumerate() {
+                let at = format!("{}[{index}]", fields.at("methods"));
+                let name = item.as_str().map(str::to_ascii_uppercase);
+                match name {
+                    Some(name) if MUTATION_METHODS.contains(&name.as_str()) => methods.push(name),
+                    _ => {
+                        return Err(error(
+                            &at,
+                            format!(
+                                "{} is not a mutation method; expected one of {}",
+                                item,
+                                MUTATION_METHODS.join(", ")
+                            ),
+                        ))
+                    }
+                }
+            }
+            methods
+        }
+        Some(other) => {
+            return Err(error(
+                &fields.at("methods"),
+                format!(
+                    "expected a non-empty array of methods, got {}",
+                    type_name(other)
+                ),
+            ))
+        }
+    };
+
+    let entity = match fields.string("entity")?.as_deref() {
+        None | Some("path") => EntityRule::Path,
+        Some("route") => EntityRule::Route,
+        Some("none") => EntityRule::None,
+        Some(other) => {
+            return Err(error(
+                &fields.at("entity"),
+                format!("unknown value '{other}'; expected one of path, route, none"),
+            ))
+        }
+    };
+
+    let strategy = match fields.string("strategy")? {
+        None => Strategy::LastWriteWins,
+        Some(name) => Strategy::parse(&name).ok_or_else(|| {
+            error(
+                &fields.at("strategy"),
+                format!(
+                    "unknown value '{name}'; expected one of {}",
+                    Strategy::NAMES.join(", ")
+                ),
+            )
+        })?,
+    };
+
+    let priority = match fields.string("priority")? {
+        None => Priority::Normal,
+        Some(name) => Priority::parse(&name).ok_or_else(|| {
+            error(
+                &fields.at("priority"),
+                format!("unknown value '{name}'; expected one of low, normal, high, critical"),
+            )
+        })?,
+    };
+
+    let resolve = fields.function("resolve")?;
+    if strategy == Strategy::Custom && resolve.is_none() {
+        return Err(error(
+            &fields.at("resolve"),
+            "is required with strategy 'custom': a function (base, local, remote) => decision",
+        ));
+    }
+    if strategy != Strategy::Custom && resolve.is_some() {
+        return Err(error(
+            &fields.at("resolve"),
+            format!(
+                "is only used with strategy 'custom', not '{}'",
+                strategy.as_str()
+            ),
+        ));
+    }
+
+    Ok(Route {
+        match_prefix,
+        methods,
+        kind: fields.string("kind")?,
+        entity,
+        strategy,
+        priority,
+        conditional: fields.boolean("conditional", false)?,
+        timestamp_field: fields
+            .string("timestampField")?
+            .unwrap_or_else(|| "updatedAt".to_owned()),
+        resolve,
+        replay_headers: fields.function("replayHeaders")?,
+    })
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+    use crate::core::conflict::Strategy;
+    use proptest::prelude::{any, prop, prop_assert, prop_oneof, proptest, Just, Strategy as _};
+    use serde_json::json;
+
+    fn parse(value: Value) -> Result<Config, String> {
+        Config::parse(&value).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_design_example_parses_with_defaults() {
+        let config = parse(json!({
+            "routes": [
+                { "match": "/api/concepts/", "kind": "concept", "strategy": "last-write-wins" },
+                { "match": "/api/connections/", "kind": "connection", "strategy": "merge" },
+                { "match": "/api/checkpoints/", "kind": "checkpoint", "strategy": "first-write-wins", "priority": "critical" },
+            ],
+        }))
+        .unwrap();
+        assert_eq!(config.routes.len(), 3);
+        assert_eq!(config.routes[2].priority, Priority::Critical);
+        assert_eq!(config.routes[1].strategy, Strategy::Merge);
+        assert_eq!(config.routes[0].methods, MUTATION_METHODS);
+        assert_eq!(config.routes[0].entity, EntityRule::Path);
+        assert_eq!(config.retry, RetryPolicy::default());
+        assert_eq!(config.limits, Limits::default());
+        assert_eq!(config.triggers, Triggers::default());
+        assert_eq!(config.sync_tag, "sw-outbox");
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            (json!([]), "outbox config: expected an object, got an array"),
+            (json!({}), "outbox config: routes: is required"),
+            (
+                json!({"routes": [{"match": "/a/"}, {"match": "/b/"}, {"match": "/c/", "strategy": "lww"}]}),
+                "outbox config: routes[2].strategy: unknown value 'lww'; expected one of last-write-wins, first-write-wins, merge, manual, custom",
+            ),
+            (json!({"routes": [{"match": "https://evil.example/api/"}]}), "routes[0].match: 'https://evil.example/api/' is not a same-origin path"),
+            (json!({"routes": [{"match": "//evil.example/"}]}), "routes[0].match"),
+            (json!({"routes": [{"match": "/a/", "methods": ["GET"]}]}), "routes[0].methods[0]: \"GET\" is not a mutation method"),
+            (json!({"routes": [{"match": "/a/", "priorty": "high"}]}), "routes[0].priorty: unknown field"),
+            (json!({"routes": [{"match": "/a/", "strategy": "custom"}]}), "routes[0].resolve: is required with strategy 'custom'"),
+            (json!({"routes": [{"match": "/a/", "conditional": "yes"}]}), "routes[0].conditional: expected true or false, got a string"),
+            (json!({"routes": [], "retry": {"factor": 0.5}}), "retry.factor: 0.5 is out of range"),
+            (json!({"routes": [], "retry": {"baseDelayMs": 5000, "maxDelayMs": 10}}), "retry.maxDelayMs: 10 is below retry.baseDelayMs"),
+            (json!({"routes": [], "limits": {"concurrency": 1.5}}), "limits.concurrency: expected a whole number"),
+            (json!({"routes": [], "triggers": {"sync": false, "push": true}}), "triggers.push: unknown field"),
+            (json!({"routes": [{"match": "/a/", "replayHeaders": "x"}]}), "routes[0].replayHeaders: expected a function, got a string"),
+            (json!({"routes": [{"match": "/a/", "entity": "id"}]}), "routes[0].entity: unknown value 'id'"),
+        ];
+        for (value, expected) in cases {
+            let message = parse(value.clone()).unwrap_err();
+            assert!(message.contains(expected), "{value}: {message}");
+        }
+    }
+
+    #[test]
+    fn functions_and_options_are_read() {
+        let config = parse(json!({
+            "routes": [{ "match": "/a/", "strategy": "custom", "resolve": {"$fn": 0}, "replayHeaders": {"$fn": 1},
+                         "methods": ["post", "PUT"], "entity": "none", "conditional": true }],
+            "retry": { "baseDelayMs": 10, "maxDelayMs": 100, "maxAttempts": 3 },
+            "limits": { "maxBodyBytes": 100, "concurrency": 2 },
+            "triggers": { "sync": false, "timer": false },
+            "syncTag": "mine",
+        }))
+        .unwrap();
+        let route = &config.routes[0];
+        assert_eq!((route.resolve, route.replay_headers), (Some(0), Some(1)));
+        assert_eq!(route.methods, ["POST", "PUT"]);
+        assert_eq!(route.entity_key("/a/1"), None);
+        assert!(route.conditional);
+        assert_eq!(config.retry.max_attempts, 3);
+        assert_eq!(config.limits.max_body_bytes, 100);
+        assert!(!config.triggers.sync && config.triggers.flush && !config.triggers.timer);
+        assert_eq!(config.sync_tag, "mine");
+    }
+
+    #[test]
+    fn routes_match_by_prefix_and_method_first_wins() {
+        let config = parse(json!({"routes": [
+            {"match": "/api/concepts/", "methods": ["PUT"]},
+            {"match": "/api/"},
+        ]}))
+        .unwrap();
+        assert_eq!(
+            config.route_for("PUT", "/api/concepts/1").map(|r| r.0),
+            Some(0)
+        );
+        assert_eq!(
+            config.route_for("post", "/api/concepts/1").map(|r| r.0),
+            Some(1)
+        );
+        assert_eq!(
+            config.route_for("GET", "/api/concepts/1").map(|r| r.0),
+            None
+        );
+        assert_eq!(config.route_for("POST", "/other"), None);
+    }
+
+    #[test]
+    fn null_means_absent() {
+        let config =
+            parse(json!({"routes": [{"match": "/a/", "kind": null}], "retry": null})).unwrap();
+        assert_eq!(config.routes[0].kind, None);
+    }
+
+    fn arbitrary_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<f64>().prop_map(|n| json!(n)),
+            prop::sample::select(vec![
+                "/api/", "merge", "custom", "critical", "x", "", "path"
+            ])
+            .prop_map(|s| json!(s)),
+        ];
+        leaf.prop_recursive(4, 40, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(
+                    prop::sample::select(vec![
+                        "routes",
+                        "match",
+                        "methods",
+                        "strategy",
+                        "resolve",
+                        "$fn",
+                        "retry",
+                        "limits",
+                        "factor",
+                        "concurrency",
+                        "triggers",
+                        "priority",
+                        "kind",
+                    ])
+                    .prop_map(str::to_owned),
+                    inner,
+                    0..5
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn parsing_arbitrary_json_never_panics(value in arbitrary_json()) {
+            if let Err(error) = Config::parse(&value) {
+                prop_assert!(!error.message.is_empty());
+            }
+        }
+    }
+}

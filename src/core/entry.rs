@@ -1,0 +1,398 @@
+//! A queued mutation and its stored-record format.
+//!
+//! The record holds everything but the body, which the store keeps beside it
+//! as bytes under the same id, so the queue can be loaded without the bodies.
+//! Records are JSON with a format version `v`; [`decode`] checks it and
+//! returns a [`DecodeError`] for anything it cannot read, never panicking.
+
+use crate::core::lifecycle::State;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::fmt;
+
+/// An entry's id, given by the store in enqueue order.
+pub type EntryId = u64;
+
+/// The version of the stored-record format that [`encode`] writes.
+pub const RECORD_VERSION: u64 = 1;
+
+/// How urgently an entry goes out; higher first.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    /// Goes after everything else.
+    Low,
+    /// The default.
+    #[default]
+    Normal,
+    /// Goes before normal.
+    High,
+    /// Goes first.
+    Critical,
+}
+
+impl Priority {
+    /// Every priority, lowest first.
+    pub const ALL: [Priority; 4] = [
+        Priority::Low,
+        Priority::Normal,
+        Priority::High,
+        Priority::Critical,
+    ];
+
+    /// The name used in config and protocol.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Low => "low",
+            Priority::Normal => "normal",
+            Priority::High => "high",
+            Priority::Critical => "critical",
+        }
+    }
+
+    /// Reads a priority name.
+    pub fn parse(name: &str) -> Option<Priority> {
+        Priority::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+}
+
+/// The version of the entity the page last saw, used to detect conflicts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct BaseVersion {
+    /// The entity's ETag.
+    pub etag: Option<String>,
+    /// Its Last-Modified, in ms since the epoch.
+    pub last_modified_ms: Option<u64>,
+    /// Its JSON body.
+    pub body: Option<Value>,
+}
+
+/// Why an entry is a dead letter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Failure {
+    /// The server answered with a final status.
+    HttpStatus {
+        /// The status.
+        status: u16,
+    },
+    /// The retry policy's maximum attempts were used up.
+    MaxAttempts,
+    /// The entry was older than the retention time.
+    Expired,
+    /// The request could not be rebuilt or sent at all.
+    Invalid {
+        /// What was wrong.
+        message: String,
+    },
+}
+
+/// What a conflict was about, kept until a page settles it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ConflictInfo {
+    /// The status that reported it (409 or 412).
+    pub status: u16,
+    /// The remote entity, when known.
+    pub remote: Option<Value>,
+    /// The remote ETag, when known.
+    pub remote_etag: Option<String>,
+    /// JSON pointers that both sides changed.
+    pub pointers: Vec<String>,
+    /// Why it was left to the page.
+    pub reason: String,
+}
+
+/// One queued mutation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Entry {
+    /// The entry's id.
+    pub id: EntryId,
+    /// HTTP method, upper case.
+    pub method: String,
+    /// Absolute URL.
+    pub url: String,
+    /// Headers to send again (never Authorization, Cookie or Proxy-Authorization).
+    pub headers: Vec<(String, String)>,
+    /// The request's credentials mode (`same-origin`, `include`, `omit`).
+    pub credentials: String,
+    /// The Idempotency-Key every attempt carries.
+    pub idempotency_key: String,
+    /// Index of the route that matched, at enqueue time.
+    pub route: usize,
+    /// The route's entity kind.
+    pub kind: Option<String>,
+    /// Entries with the same entity key keep their order.
+    pub entity: Option<String>,
+    /// The entity version this mutation was made against.
+    pub base: Option<BaseVersion>,
+    /// How urgent it is.
+    pub priority: Priority,
+    /// Entries that must be done before this one is sent.
+    pub depends_on: Vec<EntryId>,
+    /// Lifecycle state.
+    pub state: State,
+    /// Attempts that count against the maximum.
+    pub attempts: u32,
+    /// Attempts that failed only because the network was unreachable.
+    pub offline_attempts: u32,
+    /// When the page made the request (ms since the epoch).
+    pub created_at: u64,
+    /// When the last attempt started.
+    pub last_attempt_at: Option<u64>,
+    /// Not to be sent before this time.
+    pub next_attempt_at: Option<u64>,
+    /// While in flight: the lease's end, after which another drain may take it.
+    pub lease_until: Option<u64>,
+    /// True when an earlier attempt may have been applied by the server
+    /// (it timed out or its connection dropped).
+    pub uncertain: bool,
+    /// The last error, in words.
+    pub last_error: Option<String>,
+    /// Why it failed, when failed.
+    pub failure: Option<Failure>,
+    /// The conflict, when in conflict.
+    pub conflict: Option<ConflictInfo>,
+    /// Body length in bytes.
+    pub body_bytes: u64,
+}
+
+impl Entry {
+    /// A new pending entry; the id is given by the store.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        method: &str,
+        url: &str,
+        idempotency_key: &str,
+        route: usize,
+        created_at: u64,
+    ) -> Entry {
+        Entry {
+            id: 0,
+            method: method.to_ascii_uppercase(),
+            url: url.to_owned(),
+            headers: Vec::new(),
+            credentials: "same-origin".to_owned(),
+            idempotency_key: idempotency_key.to_owned(),
+            route,
+            kind: None,
+            entity: None,
+            base: None,
+            priority: Priority::Normal,
+            depends_on: Vec::new(),
+            state: State::Pending,
+            attempts: 0,
+            offline_attempts: 0,
+            created_at,
+            last_attempt_at: None,
+            next_attempt_at: None,
+            lease_until: None,
+            uncertain: false,
+            last_error: None,
+            failure: None,
+            conflict: None,
+            body_bytes: 0,
+        }
+    }
+
+    /// What pages see of an entry (no headers, no body).
+    pub fn view(&self) -> Value {
+        json!({
+            "id": self.id,
+            "method": self.method,
+            "url": self.url,
+            "kind": self.kind,
+            "entity": self.entity,
+            "priority": self.priority,
+            "state": self.state,
+            "attempts": self.attempts,
+            "createdAt": self.created_at,
+            "lastAttemptAt": self.last_attempt_at,
+            "nextAttemptAt": self.next_attempt_at,
+            "lastError": self.last_error,
+            "failure": self.failure,
+            "dependsOn": self.depends_on,
+            "idempotencyKey": self.idempotency_key,
+            "bodyBytes": self.body_bytes,
+        })
+    }
+
+    /// The value of a stored header, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// Headers never written to storage: credentials must come fresh at replay.
+pub const NEVER_STORED: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
+
+/// True if the header may be stored with an entry.
+pub fn storable_header(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    !NEVER_STORED.contains(&lower.as_str()) && lower != "outbox-depends-on"
+}
+
+/// Why a stored record could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// Not JSON at all.
+    NotJson(String),
+    /// JSON, but with no format version.
+    NoVersion,
+    /// Written by a format this code does not know.
+    UnknownVersion(u64),
+    /// The right version, but a field is missing or of the wrong type.
+    Invalid(String),
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::NotJson(error) => write!(f, "stored record is not JSON: {error}"),
+            DecodeError::NoVersion => f.write_str("stored record has no format version 'v'"),
+            DecodeError::UnknownVersion(v) => write!(
+                f,
+                "stored record has format version {v}; this outbox reads version {RECORD_VERSION}"
+            ),
+            DecodeError::Invalid(error) => write!(f, "stored record is invalid: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+#[derive(Serialize)]
+struct RecordOut<'a> {
+    v: u64,
+    #[serde(flatten)]
+    entry: &'a Entry,
+}
+
+#[derive(Deserialize)]
+struct RecordIn {
+    #[serde(flatten)]
+    entry: Entry,
+}
+
+/// Encodes an entry as a stored record.
+pub fn encode(entry: &Entry) -> String {
+    // Serializing plain data into a String cannot fail.
+    serde_json::to_string(&RecordOut {
+        v: RECORD_VERSION,
+        entry,
+    })
+    .unwrap_or_default()
+}
+
+/// Decodes a stored record.
+pub fn decode(text: &str) -> Result<Entry, DecodeError> {
+    let value: Value =
+        serde_json::from_str(text).map_err(|error| DecodeError::NotJson(error.to_string()))?;
+    let version = match value.get("v") {
+        None => return Err(DecodeError::NoVersion),
+        Some(v) => v.as_u64().ok_or(DecodeError::NoVersion)?,
+    };
+    if version != RECORD_VERSION {
+        return Err(DecodeError::UnknownVersion(version));
+    }
+    let record: RecordIn =
+        serde_json::from_value(value).map_err(|error| DecodeError::Invalid(error.to_string()))?;
+    Ok(record.entry)
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sample() -> Entry {
+        let mut entry = Entry::new("put", "http://127.0.0.1/api/concepts/7", "k-1", 0, 1_000);
+        entry.id = 7;
+        entry.headers = vec![("content-type".into(), "application/json".into())];
+        entry.kind = Some("concept".into());
+        entry.entity = Some("/api/concepts/7".into());
+        entry.base = Some(BaseVersion {
+            etag: Some("\"3\"".into()),
+            last_modified_ms: Some(5_000),
+            body: Some(json!({"name": "a"})),
+        });
+        entry.depends_on = vec![3, 4];
+        entry.failure = Some(Failure::HttpStatus { status: 400 });
+        entry
+    }
+
+    #[test]
+    fn a_record_round_trips() {
+        let entry = sample();
+        let text = encode(&entry);
+        assert!(text.starts_with("{\"v\":1,"));
+        assert_eq!(decode(&text), Ok(entry));
+    }
+
+    #[test]
+    fn method_is_upper_case() {
+        assert_eq!(sample().method, "PUT");
+    }
+
+    #[test]
+    fn corrupt_records_are_clear_errors() {
+        assert!(matches!(decode("{not json"), Err(DecodeError::NotJson(_))));
+        assert_eq!(decode("{}"), Err(DecodeError::NoVersion));
+        assert_eq!(decode("{\"v\":\"1\"}"), Err(DecodeError::NoVersion));
+        assert_eq!(decode("{\"v\":9}"), Err(DecodeError::UnknownVersion(9)));
+        let error = decode("{\"v\":1,\"id\":1}").unwrap_err();
+        assert!(matches!(error, DecodeError::Invalid(_)));
+        assert!(error.to_string().contains("missing field"), "{error}");
+        let mut value: Value = serde_json::from_str(&encode(&sample())).unwrap();
+        value["state"] = json!("flying");
+        assert!(matches!(
+            decode(&value.to_string()),
+            Err(DecodeError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn credentials_are_never_storable() {
+        for name in ["Authorization", "COOKIE", "proxy-authorization"] {
+            assert!(!storable_header(name));
+        }
+        assert!(storable_header("Content-Type"));
+        assert!(storable_header("Idempotency-Key"));
+    }
+
+    #[test]
+    fn view_has_no_headers() {
+        let view = sample().view();
+        assert_eq!(view["state"], "pending");
+        assert_eq!(
+            view["failure"],
+            json!({"reason": "http_status", "status": 400})
+        );
+        assert!(view.get("headers").is_none());
+    }
+
+    proptest! {
+        #[test]
+        fn decoding_arbitrary_text_never_panics(text in ".{0,200}") {
+            let _ = decode(&text);
+        }
+
+        #[test]
+        fn decoding_mutated_records_never_panics(cut in 0usize..400, byte in any::<u8>()) {
+            let mut bytes = encode(&sample()).into_bytes();
+            if !bytes.is_empty() {
+                let at = cut % bytes.len();
+                bytes[at] = byte;
+            }
+            let _ = decode(&String::from_utf8_lossy(&bytes));
+        }
+    }
+}

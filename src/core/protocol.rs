@@ -1,0 +1,503 @@
+//! The page ↔ worker messages (see the README, "Protocol").
+//!
+//! Every outbox message is a JSON object with `"outbox": 1` — the protocol
+//! marker and its version — and a `type`. A message without the marker is
+//! not the outbox's: [`decode_command`] says so with [`MessageError::NotOutbox`]
+//! and the worker leaves it to the site's own code. Anything else that cannot
+//! be read is [`MessageError::Malformed`], which the worker answers with an
+//! `error` reply.
+
+use crate::core::entry::EntryId;
+use crate::core::lifecycle::State;
+use serde_json::{json, Map, Value};
+use std::fmt;
+
+/// The protocol version this code speaks.
+pub const PROTOCOL_VERSION: u64 = 1;
+
+/// What `retry` applies to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RetryTarget {
+    /// One entry.
+    Entry(EntryId),
+    /// Every failed entry.
+    AllFailed,
+}
+
+/// How a page settles a conflict.
+#[derive(Debug, Clone, PartialEq, Eq, Copy)]
+pub enum ResolveUse {
+    /// Send the local write again, over the remote one.
+    Local,
+    /// Keep the remote state; the local write is superseded.
+    Remote,
+    /// Send the body the page gives.
+    Merged,
+}
+
+/// A page's command.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// The queue's status.
+    Status,
+    /// The entries, optionally only those in some states.
+    Entries {
+        /// Only these states, when given.
+        states: Option<Vec<State>>,
+    },
+    /// Drain now; the reply comes when the drain ends.
+    Flush,
+    /// Send failed entries again.
+    Retry {
+        /// Which.
+        target: RetryTarget,
+    },
+    /// Cancel one entry.
+    Cancel {
+        /// Which.
+        entry: EntryId,
+    },
+    /// Remove entries (all, or those in some states).
+    Clear {
+        /// Only these states, when given.
+        states: Option<Vec<State>>,
+    },
+    /// Fresh auth headers for replays.
+    Auth {
+        /// Header names and values.
+        headers: Vec<(String, String)>,
+    },
+    /// Settle a conflict.
+    Resolve {
+        /// Which entry.
+        entry: EntryId,
+        /// How.
+        using: ResolveUse,
+        /// The merged body, for `merged`.
+        body: Option<Value>,
+    },
+}
+
+/// A command with its request id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    /// The page's request id, echoed in the reply.
+    pub id: u64,
+    /// The command.
+    pub command: Command,
+}
+
+/// Why a message is not a command this worker runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MessageError {
+    /// Not an outbox message: leave it to the site's code, do not reply.
+    NotOutbox,
+    /// An outbox message that cannot be run: reply with this error.
+    Malformed {
+        /// The request id, when one could be read.
+        id: Option<u64>,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl fmt::Display for MessageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MessageError::NotOutbox => f.write_str("not an outbox message"),
+            MessageError::Malformed { message, .. } => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for MessageError {}
+
+/// True if the message carries the outbox marker.
+pub fn is_outbox_message(value: &Value) -> bool {
+    value
+        .as_object()
+        .is_some_and(|map| map.contains_key("outbox"))
+}
+
+fn malformed(id: Option<u64>, message: impl Into<String>) -> MessageError {
+    MessageError::Malformed {
+        id,
+        message: message.into(),
+    }
+}
+
+fn entry_id(map: &Map<String, Value>, id: u64, kind: &str) -> Result<EntryId, MessageError> {
+    map.get("entry")
+        .and_then(Value::as_u64)
+        .filter(|entry| *entry > 0)
+        .ok_or_else(|| {
+            malformed(
+                Some(id),
+                format!("'{kind}' needs \"entry\": a positive entry id"),
+            )
+        })
+}
+
+fn states(
+    map: &Map<String, Value>,
+    key: &str,
+    id: u64,
+) -> Result<Option<Vec<State>>, MessageError> {
+    match map.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| {
+                item.as_str().and_then(State::parse).ok_or_else(|| {
+                    malformed(
+                        Some(id),
+                        format!(
+                            "\"{key}\" has {item}, which is not a state; expected one of {}",
+                            State::ALL.map(State::as_str).join(", ")
+                        ),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err(malformed(
+            Some(id),
+            format!("\"{key}\" must be an array of states"),
+        )),
+    }
+}
+
+/// Reads a page's command.
+pub fn decode_command(value: &Value) -> Result<Request, MessageError> {
+    let map = match value.as_object() {
+        Some(map) if map.contains_key("outbox") => map,
+        _ => return Err(MessageError::NotOutbox),
+    };
+    let id = map.get("id").and_then(Value::as_u64);
+    match map.get("outbox").and_then(Value::as_u64) {
+        Some(PROTOCOL_VERSION) => {}
+        _ => {
+            return Err(malformed(
+                id,
+                format!(
+                    "unsupported outbox protocol version {}; this worker speaks {PROTOCOL_VERSION}",
+                    map.get("outbox").map(Value::to_string).unwrap_or_default()
+                ),
+            ))
+        }
+    }
+    let id = id
+        .filter(|id| *id > 0)
+        .ok_or_else(|| malformed(None, "an outbox command needs \"id\": a positive integer"))?;
+    let kind = map
+        .get("type")
+        .and_then(Value::as_str)
+        .ok_or_else(|| malformed(Some(id), "an outbox command needs \"type\": a string"))?;
+    let command = match kind {
+        "status" => Command::Status,
+        "flush" => Command::Flush,
+        "entries" => {
+            let states = match map.get("filter") {
+                None | Some(Value::Null) => None,
+                Some(Value::Object(filter)) => states(filter, "states", id)?,
+                Some(_) => return Err(malformed(Some(id), "\"filter\" must be an object")),
+            };
+            Command::Entries { states }
+        }
+        "retry" => {
+            let target = match map.get("entry") {
+                Some(Value::String(s)) if s == "failed" => RetryTarget::AllFailed,
+                _ => RetryTarget::Entry(entry_id(map, id, "retry").map_err(|_| {
+                    malformed(Some(id), "'retry' needs \"entry\": an entry id or \"failed\"")
+                })?),
+            };
+            Command::Retry { target }
+        }
+        "cancel" => Command::Cancel {
+            entry: entry_id(map, id, "cancel")?,
+        },
+        "clear" => Command::Clear {
+            states: states(map, "states", id)?,
+        },
+        "auth" => {
+            let headers = map
+                .get("headers")
+                .and_then(Value::as_object)
+                .ok_or_else(|| malformed(Some(id), "'auth' needs \"headers\": an object of header names to values"))?;
+            let mut pairs = Vec::new();
+            for (name, value) in headers {
+                let value = value.as_str().ok_or_else(|| {
+                    malformed(Some(id), format!("'auth' header '{name}' must be a string"))
+                })?;
+                if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b)) {
+                    return Err(malformed(Some(id), format!("'auth' header name '{name}' is not valid")));
+                }
+                pairs.push((name.clone(), value.to_owned()));
+            }
+            Command::Auth { headers: pairs }
+        }
+        "resolve" => {
+            let entry = entry_id(map, id, "resolve")?;
+            let using = match map.get("use").and_then(Value::as_str) {
+                Some("local") => ResolveUse::Local,
+                Some("remote") => ResolveUse::Remote,
+                Some("merged") => ResolveUse::Merged,
+                _ => {
+                    return Err(malformed(
+                        Some(id),
+                        "'resolve' needs \"use\": \"local\", \"remote\" or \"merged\"",
+                    ))
+                }
+            };
+            let body = map.get("body").cloned();
+            if using == ResolveUse::Merged && body.is_none() {
+                return Err(malformed(Some(id), "'resolve' with \"use\": \"merged\" needs \"body\""));
+            }
+            Command::Resolve { entry, using, body }
+        }
+        other => {
+            return Err(malformed(
+                Some(id),
+                format!(
+                    "unknown outbox command '{other}'; expected one of status, entries, flush, retry, cancel, clear, auth, resolve"
+                ),
+            ))
+        }
+    };
+    Ok(Request { id, command })
+}
+
+/// A successful reply.
+pub fn reply_ok(id: u64, result: Value) -> Value {
+    json!({"outbox": PROTOCOL_VERSION, "id": id, "type": "ok", "result": result})
+}
+
+/// An error reply.
+pub fn reply_error(id: Option<u64>, message: &str) -> Value {
+    json!({"outbox": PROTOCOL_VERSION, "id": id, "type": "error", "message": message})
+}
+
+/// Events the worker posts to every window client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// Queue status changed.
+    Status,
+    /// A request was queued.
+    Queued,
+    /// An entry reached the server and was accepted.
+    Sent,
+    /// An entry became a dead letter, or a request could not be queued.
+    Failed,
+    /// An entry is in conflict and waits for a page.
+    Conflict,
+    /// A conflict was settled.
+    Resolved,
+    /// Replays are paused until a page sends fresh auth.
+    AuthRequired,
+}
+
+impl EventKind {
+    /// The event's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Status => "status",
+            EventKind::Queued => "queued",
+            EventKind::Sent => "sent",
+            EventKind::Failed => "failed",
+            EventKind::Conflict => "conflict",
+            EventKind::Resolved => "resolved",
+            EventKind::AuthRequired => "auth-required",
+        }
+    }
+}
+
+/// An event message.
+pub fn event(kind: EventKind, detail: Value) -> Value {
+    json!({"outbox": PROTOCOL_VERSION, "type": "event", "event": kind.as_str(), "detail": detail})
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn decode(value: Value) -> Result<Command, MessageError> {
+        decode_command(&value).map(|r| r.command)
+    }
+
+    #[test]
+    fn every_command_decodes() {
+        let cases = [
+            (
+                json!({"outbox": 1, "id": 1, "type": "status"}),
+                Command::Status,
+            ),
+            (
+                json!({"outbox": 1, "id": 1, "type": "flush"}),
+                Command::Flush,
+            ),
+            (
+                json!({"outbox": 1, "id": 1, "type": "entries"}),
+                Command::Entries { states: None },
+            ),
+            (
+                json!({"outbox": 1, "id": 1, "type": "entries", "filter": {"states": ["failed"]}}),
+                Command::Entries {
+                    states: Some(vec![State::Failed]),
+                },
+            ),
+            (
+                json!({"outbox": 1, "id": 1, "type": "retry", "entry": 4}),
+                Command::Retry {
+                    target: RetryTarget::Entry(4),
+                },
+            ),
+            (
+                json!({"outbox": 1, "id": 1, "type": "retry", "entry": "failed"}),
+                Command::Retry {
+                    target: RetryTarget::AllFailed,
+                },
+            ),
+            (
+                json!({"outbox": 1, "id": 1, "type": "cancel", "entry": 4}),
+                Command::Cancel { entry: 4 },
+            ),
+            (
+                json!({"outbox": 1, "id": 1, "type": "clear"}),
+                Command::Clear { states: None },
+            ),
+            (
+                json!({"outbox": 1, "id": 1, "type": "auth", "headers": {"Authorization": "Bearer t"}}),
+                Command::Auth {
+                    headers: vec![("Authorization".into(), "Bearer t".into())],
+                },
+            ),
+            (
+                json!({"outbox": 1, "id": 1, "type": "resolve", "entry": 2, "use": "merged", "body": {"a": 1}}),
+                Command::Resolve {
+                    entry: 2,
+                    using: ResolveUse::Merged,
+                    body: Some(json!({"a": 1})),
+                },
+            ),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(decode(value.clone()), Ok(expected), "{value}");
+        }
+    }
+
+    #[test]
+    fn messages_without_the_marker_are_not_ours() {
+        for value in [
+            json!({"type": "status", "id": 1}),
+            json!("hello"),
+            json!(null),
+            json!([1]),
+        ] {
+            assert_eq!(decode(value), Err(MessageError::NotOutbox));
+        }
+    }
+
+    #[test]
+    fn malformed_commands_are_errors_with_the_id_when_readable() {
+        let cases = [
+            (
+                json!({"outbox": 2, "id": 5, "type": "status"}),
+                Some(5),
+                "unsupported outbox protocol version 2",
+            ),
+            (json!({"outbox": 1, "type": "status"}), None, "needs \"id\""),
+            (
+                json!({"outbox": 1, "id": -1, "type": "status"}),
+                None,
+                "needs \"id\"",
+            ),
+            (json!({"outbox": 1, "id": 3}), Some(3), "needs \"type\""),
+            (
+                json!({"outbox": 1, "id": 3, "type": "explode"}),
+                Some(3),
+                "unknown outbox command 'explode'",
+            ),
+            (
+                json!({"outbox": 1, "id": 3, "type": "cancel"}),
+                Some(3),
+                "'cancel' needs \"entry\"",
+            ),
+            (
+                json!({"outbox": 1, "id": 3, "type": "cancel", "entry": "x"}),
+                Some(3),
+                "'cancel' needs \"entry\"",
+            ),
+            (
+                json!({"outbox": 1, "id": 3, "type": "retry", "entry": 0}),
+                Some(3),
+                "'retry' needs \"entry\"",
+            ),
+            (
+                json!({"outbox": 1, "id": 3, "type": "clear", "states": ["gone"]}),
+                Some(3),
+                "not a state",
+            ),
+            (
+                json!({"outbox": 1, "id": 3, "type": "auth", "headers": {"A": 1}}),
+                Some(3),
+                "must be a string",
+            ),
+            (
+                json!({"outbox": 1, "id": 3, "type": "auth", "headers": {"bad name": "x"}}),
+                Some(3),
+                "is not valid",
+            ),
+            (
+                json!({"outbox": 1, "id": 3, "type": "resolve", "entry": 1, "use": "merged"}),
+                Some(3),
+                "needs \"body\"",
+            ),
+            (
+                json!({"outbox": 1, "id": 3, "type": "entries", "filter": 7}),
+                Some(3),
+                "\"filter\" must be an object",
+            ),
+        ];
+        for (value, id, text) in cases {
+            match decode_command(&value) {
+                Err(MessageError::Malformed { id: got, message }) => {
+                    assert_eq!(got, id, "{value}");
+                    assert!(message.contains(text), "{value}: {message}");
+                }
+                other => panic!("{value}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn replies_and_events_carry_the_marker() {
+        assert_eq!(reply_ok(3, json!(1))["outbox"], 1);
+        assert_eq!(reply_error(None, "x")["id"], Value::Null);
+        let message = event(EventKind::AuthRequired, json!({}));
+        assert_eq!(message["event"], "auth-required");
+        assert_eq!(message["type"], "event");
+    }
+
+    proptest! {
+        #[test]
+        fn decoding_arbitrary_json_never_panics(text in ".{0,120}") {
+            if let Ok(value) = serde_json::from_str::<Value>(&text) {
+                let _ = decode_command(&value);
+            }
+        }
+
+        #[test]
+        fn decoding_shaped_messages_never_panics(
+            version in prop_oneof![Just(json!(1)), Just(json!(2)), Just(json!("1")), Just(Value::Null)],
+            id in prop_oneof![Just(json!(1)), Just(json!(-1)), Just(json!(1.5)), Just(json!("x"))],
+            kind in prop::sample::select(vec!["status", "entries", "flush", "retry", "cancel", "clear", "auth", "resolve", "x"]),
+            extra in prop_oneof![Just(json!(null)), Just(json!(1)), Just(json!("failed")), Just(json!({"a": 1})), Just(json!(["failed"]))],
+        ) {
+            let message = json!({"outbox": version, "id": id, "type": kind, "entry": extra, "filter": extra,
+                "states": extra, "headers": extra, "use": extra, "body": extra});
+            let _ = decode_command(&message);
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! IndexedDB persistence of the queue.
+//!
+//! Schema (database version 1):
+//! - `entries`: key = entry id (number), value = the stored record (JSON text
+//!   from [`crate::core::entry::encode`]);
+//! - `bodies`: key = entry id, value = the body bytes (`Uint8Array`), kept
+//!   apart so the queue loads without them;
+//! - `meta`: key = name; `nextId` keeps entry ids increasing across restarts,
+//!   so an id a page holds (e.g. in `Outbox-Depends-On`) never names a
+//!   different entry later.
+//!
+//! Every write that a page is told about is one transaction opened with
+//! `durability: "strict"`: the `idb` crate cannot pass transaction options,
+//! so the transaction is opened through a small binding and then awaited with
+//! `idb`.
+
+use crate::core::entry::{self, DecodeError, Entry, EntryId};
+use idb::{
+    Database, DatabaseEvent, Factory, ObjectStoreParams, TransactionMode, TransactionResult,
+};
+use js_sys::{Array, Object, Reflect, Uint8Array};
+use std::fmt;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{IdbDatabase, IdbTransaction};
+
+const VERSION: u32 = 1;
+const ENTRIES: &str = "entries";
+const BODIES: &str = "bodies";
+const META: &str = "meta";
+
+#[wasm_bindgen]
+extern "C" {
+    /// An `IDBDatabase`, seen through the one method web-sys lacks.
+    type RawDatabase;
+
+    /// `IDBDatabase.transaction(stores, mode, options)`.
+    #[wasm_bindgen(method, catch, js_name = transaction)]
+    fn transaction_with_options(
+        this: &RawDatabase,
+        stores: &Array,
+        mode: &str,
+        options: &JsValue,
+    ) -> Result<IdbTransaction, JsValue>;
+}
+
+/// A storage failure, in words for the page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreError {
+    /// True when the browser refused for lack of space.
+    pub quota: bool,
+    /// What happened.
+    pub message: String,
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<idb::Error> for StoreError {
+    fn from(error: idb::Error) -> Self {
+        let message = error.to_string();
+        StoreError {
+            quota: message.contains("Quota"),
+            message: format!("IndexedDB: {message}"),
+        }
+    }
+}
+
+fn js_error(context: &str, error: JsValue) -> StoreError {
+    let name = Reflect::get(&error, &"name".into())
+        .ok()
+        .and_then(|n| n.as_string())
+        .unwrap_or_default();
+    let message = Reflect::get(&error, &"message".into())
+        .ok()
+        .and_then(|m| m.as_string())
+        .unwrap_or_else(|| format!("{error:?}"));
+    StoreError {
+        quota: name == "QuotaExceededError",
+        message: format!("IndexedDB {context}: {name} {message}"),
+    }
+}
+
+/// A record that could not be read, left where it is and reported.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unreadable {
+    /// Its key.
+    pub id: EntryId,
+    /// Why.
+    pub error: DecodeError,
+}
+
+/// What [`Store::load`] found.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// Readable entries, by id.
+    pub entries: Vec<Entry>,
+    /// Records that could not be read.
+    pub unreadable: Vec<Unreadable>,
+    /// The next id to give.
+    pub next_id: EntryId,
+}
+
+/// The queue's database.
+pub struct Store {
+    database: Database,
+    raw: IdbDatabase,
+}
+
+impl Store {
+    /// Opens (and creates or upgrades) the database.
+    pub async fn open(name: &str) -> Result<Store, StoreError> {
+        let factory = Factory::new()?;
+        let mut request = factory.open(name, Some(VERSION))?;
+        request.on_upgrade_needed(|event| {
+            // Errors here abort the upgrade, which the open request reports.
+            if let Ok(database) = event.database() {
+                let names = database.store_names();
+                for store in [ENTRIES, BODIES, META] {
+                    if !names.iter().any(|n| n == store) {
+                        let _ = database.create_object_store(store, ObjectStoreParams::new());
+                    }
+                }
+            }
+        });
+        let raw: IdbDatabase = request.await?.into();
+        Ok(Store {
+            database: Database::from(raw.clone()),
+            raw,
+        })
+    }
+
+    fn strict(&self, stores: &[&str]) -> Result<idb::Transaction, StoreError> {
+        let raw: &RawDatabase = self.raw.unchecked_ref();
+        let names = stores
+            .iter()
+            .map(|s| JsValue::from_str(s))
+            .collect::<Array>();
+        let options = Object::new();
+        let _ = Reflect::set(&options, &"durability".into(), &"strict".into());
+        raw.transaction_with_options(&names, "readwrite", &options)
+            .map(idb::Transaction::from)
+            .map_err(|error| js_error("transaction", error))
+    }
+
+    async fn commit(transaction: idb::Transaction) -> Result<(), StoreError> {
+        match transaction.await? {
+            TransactionResult::Committed => Ok(()),
+            TransactionResult::Aborted => Err(StoreError {
+                quota: false,
+                message: "IndexedDB transaction was aborted".into(),
+            }),
+        }
+    }
+
+    /// Loads every record (without bodies).
+    pub async fn load(&self) -> Result<Loaded, StoreError> {
+        let transaction = self
+            .database
+            .transaction(&[ENTRIES, META], TransactionMode::ReadOnly)?;
+        let store = transaction.object_store(ENTRIES)?;
+        let keys = store.get_all_keys(None, None)?.await?;
+        let values = store.get_all(None, None)?.await?;
+        let next = transaction
+            .object_store(META)?
+            .get(JsValue::from_str("nextId"))?
+            .await?;
+        let mut loaded = Loaded {
+            next_id: next
+                .and_then(|v| v.as_f64())
+                .map_or(1, |n| n as EntryId)
+                .max(1),
+            ..Loaded::default()
+        };
+        for (key, value) in keys.iter().zip(values.iter()) {
+            let id = key.as_f64().map_or(0, |n| n as EntryId);
+            loaded.next_id = loaded.next_id.max(id + 1);
+            let decoded = match value.as_string() {
+                Some(text) => entry::decode(&text),
+                None => Err(DecodeError::NotJson("the record is not text".into())),
+            };
+            match decoded {
+                Ok(mut entry) => {
+                    // The key is the truth; a record claiming another id is damaged.
+                    if entry.id == id {
+                        loaded.entries.push(entry);
+                    } else {
+                        entry.id = id;
+                        loaded.unreadable.push(Unreadable {
+                            id,
+                            error: DecodeError::Invalid(format!(
+                                "record under key {id} names id {}",
+                                entry.id
+                            )),
+                        });
+                    }
+                }
+                Err(error) => loaded.unreadable.push(Unreadable { id, error }),
+            }
+        }
+        Ok(loaded)
+    }
+
+    /// Stores a new entry and its body in one strict transaction. Returns
+    /// only once the transaction has committed.
+    pub async fn add(&self, entry: &Entry, body: &Uint8Array) -> Result<(), StoreError> {
+        let transaction = self.strict(&[ENTRIES, BODIES, META])?;
+        let key = JsValue::from_f64(entry.id as f64);
+        transaction
+            .object_store(ENTRIES)?
+            .add(&JsValue::from_str(&entry::encode(entry)), Some(&key))?;
+        transaction.object_store(BODIES)?.put(body, Some(&key))?;
+        transaction.object_store(META)?.put(
+            &JsValue::from_f64((entry.id + 1) as f64),
+            Some(&JsValue::from_str("nextId")),
+        )?;
+        Self::commit(transaction).await
+    }
+
+    /// Writes entries' new state.
+    pub async fn put(&self, entries: &[&Entry]) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let transaction = self.strict(&[ENTRIES])?;
+        let store = transaction.object_store(ENTRIES)?;
+        for entry in entries {
+            store.put(
+                &JsValue::from_str(&entry::encode(entry)),
+                Some(&JsValue::from_f64(entry.id as f64)),
+            )?;
+        }
+        Self::commit(transaction).await
+    }
+
+    /// Removes entries and their bodies.
+    pub async fn delete(&self, ids: &[EntryId]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let transaction = self.strict(&[ENTRIES, BODIES])?;
+        let entries = transaction.object_store(ENTRIES)?;
+        let bodies = transaction.object_store(BODIES)?;
+        for id in ids {
+            let key = JsValue::from_f64(*id as f64);
+            entries.delete(key.clone())?;
+            bodies.delete(key)?;
+        }
+        Self::commit(transaction).await
+    }
+
+    /// An entry's body, or None if it is missing.
+    pub async fn body(&self, id: EntryId) -> Result<Option<Uint8Array>, StoreError> {
+        let transaction = self
+            .database
+            .transaction(&[BODIES], TransactionMode::ReadOnly)?;
+        let value = transaction
+            .object_store(BODIES)?
+            .get(JsValue::from_f64(id as f64))?
+            .await?;
+        Ok(value.and_then(|v| v.dyn_into::<Uint8Array>().ok()))
+    }
+}
+
+impl Store {
+    /// Replaces an entry's body (a conflict settled with a merged body).
+    pub async fn replace_body(&self, id: EntryId, body: &Uint8Array) -> Result<(), StoreError> {
+        let transaction = self.strict(&[BODIES])?;
+        transaction
+            .object_store(BODIES)?
+            .put(body, Some(&JsValue::from_f64(id as f64)))?;
+        Self::commit(transaction).await
+    }
+}

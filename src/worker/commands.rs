@@ -1,0 +1,236 @@
+//! Page commands: each gets exactly one reply, `ok` or `error`.
+
+use crate::core::entry::{EntryId, Failure};
+use crate::core::lifecycle::{transition, State};
+use crate::core::protocol::{
+    decode_command, reply_error, reply_ok, Command, EventKind, MessageError, ResolveUse,
+    RetryTarget,
+};
+use crate::worker::drain::Trigger;
+use crate::worker::js;
+use crate::worker::runtime::Inner;
+use js_sys::Promise;
+use serde_json::{json, Value};
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use web_sys::{ExtendableMessageEvent, MessagePort};
+
+/// Handles a `message` event; None when the message is not the outbox's.
+pub fn on_message(inner: Rc<Inner>, event: &ExtendableMessageEvent) -> Option<Promise> {
+    let data = event.data();
+    let value = js::from_js(&data);
+    let reply_to = event.ports().get(0).dyn_into::<MessagePort>().ok();
+    let source = event.source();
+    let decoded = match &value {
+        Some(value) => decode_command(value),
+        // Not JSON (e.g. a transferred object): ours only if it has the marker.
+        None if js_sys::Reflect::has(&data, &"outbox".into()).unwrap_or(false) => {
+            Err(MessageError::Malformed {
+                id: None,
+                message: "an outbox message must be plain JSON data".into(),
+            })
+        }
+        None => Err(MessageError::NotOutbox),
+    };
+    let reply = move |message: Value| {
+        let message = js::to_js(&message);
+        if let Some(port) = &reply_to {
+            let _ = port.post_message(&message);
+        } else if let Some(source) = &source {
+            if let Some(client) = source.dyn_ref::<web_sys::Client>() {
+                let _ = client.post_message(&message);
+            }
+        }
+    };
+    match decoded {
+        Err(MessageError::NotOutbox) => None,
+        Err(MessageError::Malformed { id, message }) => {
+            reply(reply_error(id, &message));
+            None
+        }
+        Ok(request) => Some(future_to_promise(async move {
+            let message = match run(inner, request.command).await {
+                Ok(result) => reply_ok(request.id, result),
+                Err(message) => reply_error(Some(request.id), &message),
+            };
+            reply(message);
+            Ok(JsValue::UNDEFINED)
+        })),
+    }
+}
+
+fn not_found(id: EntryId) -> String {
+    format!("entry {id} not found")
+}
+
+/// Runs one command.
+pub async fn run(inner: Rc<Inner>, command: Command) -> Result<Value, String> {
+    inner.store().await.map_err(|e| e.message)?;
+    match command {
+        Command::Status => Ok(inner.status()),
+        Command::Entries { states } => {
+            let entries: Vec<Value> = inner
+                .queue
+                .borrow()
+                .values()
+                .filter(|e| states.as_ref().is_none_or(|s| s.contains(&e.state)))
+                .map(|e| e.view())
+                .collect();
+            Ok(json!({"entries": entries}))
+        }
+        Command::Flush => flush(inner).await,
+        Command::Retry { target } => {
+            let ids: Vec<EntryId> = match target {
+                RetryTarget::AllFailed => inner
+                    .queue
+                    .borrow()
+                    .values()
+                    .filter(|e| e.state == State::Failed)
+                    .map(|e| e.id)
+                    .collect(),
+                RetryTarget::Entry(id) => {
+                    let entry = inner.entry(id).ok_or_else(|| not_found(id))?;
+                    if !matches!(entry.state, State::Failed | State::WaitingRetry) {
+                        return Err(format!(
+                            "entry {id} is {}, not failed or waiting_retry",
+                            entry.state
+                        ));
+                    }
+                    vec![id]
+                }
+            };
+            for id in &ids {
+                if let Some(mut entry) = inner.entry(*id) {
+                    entry.state =
+                        transition(entry.state, State::Pending).map_err(|e| e.to_string())?;
+                    entry.attempts = 0;
+                    entry.offline_attempts = 0;
+                    entry.failure = None::<Failure>;
+                    entry.next_attempt_at = None;
+                    inner.save(entry).await.map_err(|e| e.message)?;
+                }
+            }
+            let _ = inner.clone().start_drain(Trigger::Command);
+            Ok(json!({"retried": ids}))
+        }
+        Command::Cancel { entry: id } => {
+            let mut entry = inner.entry(id).ok_or_else(|| not_found(id))?;
+            if entry.state == State::InFlight {
+                return Err(format!("entry {id} is in flight; its answer decides it"));
+            }
+            entry.state = transition(entry.state, State::Cancelled).map_err(|e| e.to_string())?;
+            inner.save(entry).await.map_err(|e| e.message)?;
+            inner.emit_status().await;
+            // Entries that depended on it are now blocked.
+            let _ = inner.clone().start_drain(Trigger::Enqueue);
+            Ok(json!({"cancelled": id}))
+        }
+        Command::Clear { states } => {
+            let ids: Vec<EntryId> = inner
+                .queue
+                .borrow()
+                .values()
+                .filter(|e| e.state != State::InFlight)
+                .filter(|e| states.as_ref().is_none_or(|s| s.contains(&e.state)))
+                .map(|e| e.id)
+                .collect();
+            inner.remove(&ids).await.map_err(|e| e.message)?;
+            inner.emit_status().await;
+            Ok(json!({"removed": ids.len()}))
+        }
+        Command::Auth { headers } => {
+            *inner.auth.borrow_mut() = headers;
+            let paused: Vec<EntryId> = inner
+                .queue
+                .borrow()
+                .values()
+                .filter(|e| e.state == State::PausedAuth)
+                .map(|e| e.id)
+                .collect();
+            for id in &paused {
+                if let Some(mut entry) = inner.entry(*id) {
+                    entry.state = State::Pending;
+                    entry.next_attempt_at = None;
+                    inner.save(entry).await.map_err(|e| e.message)?;
+                }
+            }
+            let _ = inner.clone().start_drain(Trigger::Command);
+            Ok(json!({"resumed": paused.len()}))
+        }
+        Command::Resolve {
+            entry: id,
+            using,
+            body,
+        } => resolve(inner, id, using, body).await,
+    }
+}
+
+/// Drains now (or joins the running drain) and gives the status after it.
+pub async fn flush(inner: Rc<Inner>) -> Result<Value, String> {
+    if !inner.config.triggers.flush {
+        return Ok(inner.status());
+    }
+    let promise = inner.clone().start_drain(Trigger::Flush);
+    JsFuture::from(promise)
+        .await
+        .map_err(|e| js::describe(&e))?;
+    Ok(inner.status())
+}
+
+async fn resolve(
+    inner: Rc<Inner>,
+    id: EntryId,
+    using: ResolveUse,
+    body: Option<Value>,
+) -> Result<Value, String> {
+    let mut entry = inner.entry(id).ok_or_else(|| not_found(id))?;
+    if entry.state != State::Conflict {
+        return Err(format!("entry {id} is {}, not in conflict", entry.state));
+    }
+    let remote_etag = entry.conflict.as_ref().and_then(|c| c.remote_etag.clone());
+    let kept = match using {
+        ResolveUse::Remote => {
+            entry.state = transition(entry.state, State::Superseded).map_err(|e| e.to_string())?;
+            "remote"
+        }
+        ResolveUse::Local | ResolveUse::Merged => {
+            if let Some(body) = body.filter(|_| using == ResolveUse::Merged) {
+                let store = inner.store().await.map_err(|e| e.message)?;
+                let bytes = body.to_string().into_bytes();
+                entry.body_bytes = bytes.len() as u64;
+                store
+                    .replace_body(entry.id, &js_sys::Uint8Array::from(bytes.as_slice()))
+                    .await
+                    .map_err(|e| e.message)?;
+            }
+            // A new body is a new request: a server must not answer it with
+            // the first attempt's stored response.
+            let key = format!("{}-r{}", entry.idempotency_key, entry.attempts);
+            entry.headers.retain(|(n, _)| {
+                !n.eq_ignore_ascii_case("idempotency-key") && !n.eq_ignore_ascii_case("if-match")
+            });
+            entry.headers.push(("Idempotency-Key".into(), key.clone()));
+            entry.idempotency_key = key;
+            if let Some(etag) = remote_etag {
+                entry.headers.push(("If-Match".into(), etag));
+            }
+            entry.state = transition(entry.state, State::Pending).map_err(|e| e.to_string())?;
+            entry.uncertain = false;
+            if using == ResolveUse::Local {
+                "local"
+            } else {
+                "merged"
+            }
+        }
+    };
+    entry.conflict = None;
+    let view = entry.view();
+    inner.save(entry).await.map_err(|e| e.message)?;
+    inner
+        .emit(EventKind::Resolved, json!({"entry": view, "kept": kept}))
+        .await;
+    let _ = inner.clone().start_drain(Trigger::Command);
+    Ok(json!({"resolved": id, "kept": kept}))
+}

@@ -1,0 +1,585 @@
+//! The drain: plan with the core scheduler, mark entries in flight under a
+//! lease, send them, and apply each outcome — one drain at a time per origin.
+
+use crate::core::entry::{ConflictInfo, Entry, EntryId, Failure};
+use crate::core::lifecycle::{transition, State};
+use crate::core::outcome::{classify, AttemptResult, Outcome};
+use crate::core::protocol::EventKind;
+use crate::core::retry::parse_retry_after;
+use crate::core::scheduler::{plan, PlanOptions};
+use crate::replay::{self, header, Outgoing, SendError};
+use crate::worker::js;
+use crate::worker::runtime::Inner;
+use js_sys::{Function, Promise};
+use serde_json::{json, Value};
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
+
+/// The Web Lock that makes one drain at a time per origin.
+pub const DRAIN_LOCK: &str = "sw-outbox-drain";
+
+/// Extra lease time beyond the attempt timeout.
+const LEASE_MARGIN_MS: u64 = 10_000;
+
+/// What started a drain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// The Background Sync event.
+    Sync,
+    /// A page's flush, or `Outbox.flush()`.
+    Flush,
+    /// The worker started.
+    Start,
+    /// A backoff ended.
+    Timer,
+    /// An entry was queued.
+    Enqueue,
+    /// A page command changed the queue (retry, auth, resolve).
+    Command,
+}
+
+impl Trigger {
+    /// Whether this trigger suggests the network may be back, so entries
+    /// that wait only for an offline backoff go now.
+    fn network_maybe_back(self) -> bool {
+        matches!(
+            self,
+            Trigger::Sync | Trigger::Flush | Trigger::Start | Trigger::Command
+        )
+    }
+}
+
+fn set_state(entry: &mut Entry, to: State) -> bool {
+    match transition(entry.state, to) {
+        Ok(state) => {
+            entry.state = state;
+            true
+        }
+        Err(error) => {
+            js::warn(&format!("outbox: entry {}: {error}", entry.id));
+            false
+        }
+    }
+}
+
+impl Inner {
+    /// Starts a drain, or joins the one running. Resolves with the status
+    /// when the drain ends.
+    pub fn start_drain(self: Rc<Self>, trigger: Trigger) -> Promise {
+        if let Some(running) = self.drain.borrow().clone() {
+            if trigger.network_maybe_back() {
+                self.rerun.set(true);
+            }
+            self.replan.set(true);
+            self.wakeup.notify();
+            return running;
+        }
+        if let Some(timer) = self.timer.take() {
+            js::scope().clear_timeout_with_handle(timer);
+        }
+        let inner = self.clone();
+        let promise = future_to_promise(async move {
+            let offline = inner.clone().drain_with_lock(trigger).await;
+            *inner.drain.borrow_mut() = None;
+            inner.last_drain_offline.set(offline);
+            inner.emit_status().await;
+            Ok(js::to_js(&inner.status()))
+        });
+        *self.drain.borrow_mut() = Some(promise.clone());
+        promise
+    }
+
+    async fn drain_with_lock(self: Rc<Self>, trigger: Trigger) -> bool {
+        let inner = self.clone();
+        let task: Box<dyn FnOnce() -> Promise> = Box::new(move || {
+            future_to_promise(async move {
+                let offline = inner.drain_loop(trigger, true).await;
+                Ok(JsValue::from_bool(offline))
+            })
+        });
+        // The lock's promise resolves with the task's value.
+        match js::with_lock(DRAIN_LOCK, task).await {
+            Ok(Some(offline)) => offline.as_bool().unwrap_or(false),
+            Ok(None) => self.drain_loop(trigger, false).await,
+            Err(error) => {
+                js::warn(&format!("outbox: drain lock: {}", js::describe(&error)));
+                false
+            }
+        }
+    }
+
+    /// Runs one drain; returns true if it stopped because the network failed.
+    async fn drain_loop(self: Rc<Self>, trigger: Trigger, locked: bool) -> bool {
+        if self.store().await.is_err() {
+            return false;
+        }
+        let now = js::now();
+        {
+            let mut queue = self.queue.borrow_mut();
+            let sending = self.sending.borrow();
+            for entry in queue.values_mut() {
+                // Holding the origin's drain lock proves no other drain sends
+                // these: their worker died mid-attempt.
+                if locked && entry.state == State::InFlight && !sending.contains(&entry.id) {
+                    entry.lease_until = Some(0);
+                    entry.uncertain = true;
+                }
+            }
+        }
+        self.expire(now).await;
+
+        let mut network_maybe_back = trigger.network_maybe_back();
+        let mut offline = false;
+        self.offline_seen.set(false);
+        self.rerun.set(false);
+        let sendable = self
+            .queue
+            .borrow()
+            .values()
+            .filter(|e| {
+                matches!(
+                    e.state,
+                    State::Pending | State::WaitingRetry | State::InFlight
+                )
+            })
+            .count() as u64;
+        self.progress.set((0, sendable));
+        let mut next_wake_at;
+        loop {
+            self.replan.set(false);
+            if self.rerun.replace(false) {
+                network_maybe_back = true;
+                offline = false;
+            }
+            if self.offline_seen.replace(false) {
+                offline = true;
+                network_maybe_back = false;
+            }
+            let free_slots = (self.config.limits.concurrency as usize)
+                .saturating_sub(self.sending.borrow().len());
+            let decided = plan(
+                self.queue.borrow().values(),
+                PlanOptions {
+                    now: js::now(),
+                    free_slots: if offline { 0 } else { free_slots },
+                    network_maybe_back,
+                },
+            );
+            next_wake_at = decided.next_wake_at;
+            self.apply_blocking(&decided.block, &decided.unblock).await;
+            let (finished, total) = self.progress.get();
+            let new_ids: Vec<EntryId> = decided.send;
+            if !new_ids.is_empty() {
+                let known = finished + self.sending.borrow().len() as u64 + new_ids.len() as u64;
+                self.progress.set((finished, total.max(known)));
+            }
+            for id in new_ids {
+                self.clone().begin_attempt(id);
+            }
+            if self.sending.borrow().is_empty() && !self.replan.get() && !self.rerun.get() {
+                break;
+            }
+            self.wakeup.wait().await;
+        }
+        if self.config.triggers.timer {
+            if let Some(at) = next_wake_at {
+                self.clone().arm_timer(at);
+            }
+        }
+        offline
+    }
+
+    /// Fails entries older than the retention time.
+    async fn expire(&self, now: u64) {
+        let expired: Vec<Entry> = self
+            .queue
+            .borrow()
+            .values()
+            .filter(|e| {
+                matches!(
+                    e.state,
+                    State::Pending | State::WaitingRetry | State::Blocked
+                ) && self.config.retry.expired(e.created_at, now)
+            })
+            .cloned()
+            .collect();
+        for mut entry in expired {
+            if set_state(&mut entry, State::Failed) {
+                entry.failure = Some(Failure::Expired);
+                entry.last_error = Some("older than retry.retentionMs".into());
+                let view = entry.view();
+                if self.save(entry).await.is_ok() {
+                    self.emit(
+                        EventKind::Failed,
+                        json!({"entry": view, "reason": "expired", "message": "older than retry.retentionMs"}),
+                    )
+                    .await;
+                }
+            }
+        }
+    }
+
+    async fn apply_blocking(&self, block: &[(EntryId, EntryId)], unblock: &[EntryId]) {
+        let mut changed = Vec::new();
+        for (id, by) in block {
+            if let Some(mut entry) = self.entry(*id) {
+                if set_state(&mut entry, State::Blocked) {
+                    entry.last_error = Some(format!("blocked: entry {by} failed or was cancelled"));
+                    changed.push(entry);
+                }
+            }
+        }
+        for id in unblock {
+            if let Some(mut entry) = self.entry(*id) {
+                if set_state(&mut entry, State::Pending) {
+                    entry.last_error = None;
+                    changed.push(entry);
+                }
+            }
+        }
+        if changed.is_empty() {
+            return;
+        }
+        for entry in changed {
+            let _ = self.save(entry).await;
+        }
+        self.emit_status().await;
+    }
+
+    /// Arms the backoff timer for `at` (ms since the epoch).
+    pub fn arm_timer(self: Rc<Self>, at: u64) {
+        if let Some(timer) = self.timer.take() {
+            js::scope().clear_timeout_with_handle(timer);
+        }
+        let delay = at.saturating_sub(js::now()).min(i32::MAX as u64) as i32;
+        let inner = self.clone();
+        let callback = Closure::once_into_js(move || {
+            inner.timer.set(None);
+            let _ = inner.start_drain(Trigger::Timer);
+        });
+        if let Ok(handle) = js::scope()
+            .set_timeout_with_callback_and_timeout_and_arguments_0(callback.unchecked_ref(), delay)
+        {
+            self.timer.set(Some(handle));
+        }
+    }
+
+    fn begin_attempt(self: Rc<Self>, id: EntryId) {
+        let now = js::now();
+        let Some(mut entry) = self.entry(id) else {
+            return;
+        };
+        let before = entry.clone();
+        if entry.state != State::InFlight && !set_state(&mut entry, State::InFlight) {
+            return;
+        }
+        entry.attempts += 1;
+        entry.last_attempt_at = Some(now);
+        entry.next_attempt_at = None;
+        entry.lease_until = Some(now + self.config.limits.attempt_timeout_ms + LEASE_MARGIN_MS);
+        self.queue.borrow_mut().insert(id, entry.clone());
+        self.sending.borrow_mut().insert(id);
+        wasm_bindgen_futures::spawn_local(async move {
+            self.attempt(before, entry).await;
+            self.sending.borrow_mut().remove(&id);
+            self.wakeup.notify();
+        });
+    }
+
+    async fn attempt(&self, before: Entry, mut entry: Entry) {
+        let store = match self.store().await {
+            Ok(store) => store,
+            Err(_) => {
+                self.queue.borrow_mut().insert(before.id, before);
+                return;
+            }
+        };
+        // The lease is stored before the request leaves, so a worker that dies
+        // mid-attempt leaves an entry the next drain retries with the same key.
+        if let Err(error) = store.put(&[&entry]).await {
+            js::warn(&format!("outbox: entry {}: {error}", entry.id));
+            self.queue.borrow_mut().insert(before.id, before);
+            return;
+        }
+        self.emit_status().await;
+
+        let body = match store.body(entry.id).await {
+            Ok(Some(body)) => body,
+            Ok(None) => {
+                self.fail(
+                    entry,
+                    Failure::Invalid {
+                        message: "the stored body is missing".into(),
+                    },
+                    None,
+                )
+                .await;
+                return;
+            }
+            Err(error) => {
+                self.retry_later(entry, None, false, format!("reading the body: {error}"))
+                    .await;
+                return;
+            }
+        };
+
+        let headers = match self.replay_headers(&entry).await {
+            Ok(headers) => headers,
+            Err(message) => {
+                self.retry_later(entry, None, false, message).await;
+                return;
+            }
+        };
+        let outgoing = Outgoing {
+            method: &entry.method,
+            url: &entry.url,
+            headers: &headers,
+            body: Some(&body),
+            credentials: &entry.credentials,
+        };
+        let sent = replay::send(&outgoing, self.config.limits.attempt_timeout_ms).await;
+        let now = js::now();
+        let result = match &sent {
+            Ok(response) => AttemptResult::Response {
+                status: response.status(),
+                retry_after_ms: header(response, "retry-after")
+                    .and_then(|v| parse_retry_after(&v, now)),
+            },
+            Err(SendError::Network(_)) => AttemptResult::NetworkError,
+            Err(SendError::Timeout) => AttemptResult::Timeout,
+        };
+        let outcome = classify(&entry.method, &result, true, entry.uncertain);
+        entry.lease_until = None;
+        match (outcome, sent) {
+            (Outcome::Done, Ok(response)) => self.done(entry, response).await,
+            (Outcome::Retry { after_ms, offline }, sent) => {
+                let message = match sent {
+                    Ok(response) => format!("HTTP {}", response.status()),
+                    Err(SendError::Network(message)) => format!("network: {message}"),
+                    Err(SendError::Timeout) => "timeout".to_owned(),
+                };
+                if !matches!(result, AttemptResult::Response { .. }) {
+                    // The request may have reached the server before the failure.
+                    entry.uncertain = true;
+                }
+                self.retry_later(entry, after_ms, offline, message).await;
+            }
+            (Outcome::PausedAuth, Ok(response)) => {
+                let status = response.status();
+                if set_state(&mut entry, State::PausedAuth) {
+                    entry.last_error =
+                        Some(format!("HTTP {status}: waiting for fresh auth from a page"));
+                    let view = entry.view();
+                    let _ = self.save(entry).await;
+                    self.emit(
+                        EventKind::AuthRequired,
+                        json!({"entry": view, "status": status}),
+                    )
+                    .await;
+                }
+            }
+            (Outcome::Failed { status }, Ok(response)) => {
+                let body = read_body(&response, self.config.limits.sent_body_bytes).await;
+                self.fail(entry, Failure::HttpStatus { status }, Some(body))
+                    .await;
+            }
+            (Outcome::Conflict { .. }, Ok(response)) => self.conflict(entry, response, &body).await,
+            (_, _) => {
+                self.retry_later(entry, None, true, "no response".into())
+                    .await;
+            }
+        }
+        self.emit_status().await;
+    }
+
+    /// The headers of one replay: stored ones, fresh auth from a page, the
+    /// route's `replayHeaders` function, and `If-Match` for conditional routes.
+    async fn replay_headers(&self, entry: &Entry) -> Result<Vec<(String, String)>, String> {
+        let mut headers = entry.headers.clone();
+        let set = |headers: &mut Vec<(String, String)>, name: &str, value: String| {
+            headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+            headers.push((name.to_owned(), value));
+        };
+        for (name, value) in self.auth.borrow().iter() {
+            set(&mut headers, name, value.clone());
+        }
+        let route = self.config.routes.get(entry.route);
+        if let Some(function) = route
+            .and_then(|r| r.replay_headers)
+            .and_then(|index| self.functions.get(index as usize))
+        {
+            for (name, value) in call_for_headers(function, &entry.view()).await? {
+                set(&mut headers, &name, value);
+            }
+        }
+        if route.is_some_and(|r| r.conditional) && entry.header("if-match").is_none() {
+            if let Some(etag) = entry.base.as_ref().and_then(|b| b.etag.clone()) {
+                set(&mut headers, "If-Match", etag);
+            }
+        }
+        Ok(headers)
+    }
+
+    async fn done(&self, mut entry: Entry, response: web_sys::Response) {
+        let status = response.status();
+        let content_type = header(&response, "content-type");
+        let body = read_body(&response, self.config.limits.sent_body_bytes).await;
+        if !set_state(&mut entry, State::Done) {
+            return;
+        }
+        self.last_success_at.set(Some(js::now()));
+        let (finished, total) = self.progress.get();
+        self.progress.set((finished + 1, total));
+        let view = entry.view();
+        if let Err(error) = self.remove(&[entry.id]).await {
+            // Keep it in memory as done so it is not sent again by this worker.
+            js::warn(&format!("outbox: entry {}: {error}", entry.id));
+            self.queue.borrow_mut().insert(entry.id, entry);
+        }
+        self.emit(
+            EventKind::Sent,
+            json!({"entry": view, "status": status, "contentType": content_type, "body": body}),
+        )
+        .await;
+    }
+
+    async fn retry_later(
+        &self,
+        mut entry: Entry,
+        after_ms: Option<u64>,
+        offline: bool,
+        message: String,
+    ) {
+        let now = js::now();
+        let policy = &self.config.retry;
+        entry.last_error = Some(message.clone());
+        if offline {
+            entry.offline_attempts += 1;
+            if entry.state != State::Pending {
+                set_state(&mut entry, State::Pending);
+            }
+            entry.next_attempt_at =
+                Some(now + policy.backoff_ms(entry.offline_attempts, js::random()));
+            self.offline_seen.set(true);
+            let _ = self.save(entry).await;
+            return;
+        }
+        let counted = entry.attempts.saturating_sub(entry.offline_attempts);
+        if policy.attempts_exhausted(counted) {
+            self.fail(entry, Failure::MaxAttempts, None).await;
+            return;
+        }
+        if set_state(&mut entry, State::WaitingRetry) {
+            let delay = after_ms.unwrap_or_else(|| policy.backoff_ms(counted, js::random()));
+            entry.next_attempt_at = Some(now + delay);
+            let _ = self.save(entry).await;
+        }
+    }
+
+    async fn fail(&self, mut entry: Entry, failure: Failure, response: Option<Value>) {
+        if !set_state(&mut entry, State::Failed) {
+            return;
+        }
+        let (finished, total) = self.progress.get();
+        self.progress.set((finished + 1, total));
+        let (reason, status, message) = match &failure {
+            Failure::HttpStatus { status } => {
+                ("http_status", Some(*status), format!("HTTP {status}"))
+            }
+            Failure::MaxAttempts => ("max_attempts", None, "retry.maxAttempts used up".to_owned()),
+            Failure::Expired => ("expired", None, "older than retry.retentionMs".to_owned()),
+            Failure::Invalid { message } => ("invalid", None, message.clone()),
+        };
+        entry.last_error = Some(message.clone());
+        entry.failure = Some(failure);
+        let view = entry.view();
+        let _ = self.save(entry).await;
+        self.emit(
+            EventKind::Failed,
+            json!({"entry": view, "reason": reason, "status": status, "message": message, "body": response}),
+        )
+        .await;
+    }
+
+    async fn conflict(
+        &self,
+        mut entry: Entry,
+        response: web_sys::Response,
+        body: &js_sys::Uint8Array,
+    ) {
+        let status = response.status();
+        let remote_etag = header(&response, "etag");
+        let remote = read_body(&response, 1024 * 1024).await;
+        let local = String::from_utf8(body.to_vec())
+            .ok()
+            .and_then(|text| serde_json::from_str::<Value>(&text).ok());
+        if !set_state(&mut entry, State::Conflict) {
+            return;
+        }
+        entry.last_error = Some(format!("HTTP {status}: conflict"));
+        entry.conflict = Some(ConflictInfo {
+            status,
+            remote: Some(remote.clone()).filter(|r| r.is_object()),
+            remote_etag,
+            pointers: Vec::new(),
+            reason: "manual strategy".into(),
+        });
+        let view = entry.view();
+        let base = entry.base.as_ref().and_then(|b| b.body.clone());
+        let _ = self.save(entry).await;
+        self.emit(
+            EventKind::Conflict,
+            json!({"entry": view, "base": base, "local": local, "remote": remote, "pointers": []}),
+        )
+        .await;
+    }
+}
+
+/// Calls a `replayHeaders` function with the entry and reads the headers it
+/// gives (a plain object, or a promise of one).
+async fn call_for_headers(
+    function: &Function,
+    entry: &Value,
+) -> Result<Vec<(String, String)>, String> {
+    let mut value = function
+        .call1(&JsValue::UNDEFINED, &js::to_js(entry))
+        .map_err(|e| format!("replayHeaders threw: {}", js::describe(&e)))?;
+    if let Some(promise) = value.dyn_ref::<Promise>() {
+        value = JsFuture::from(promise.clone())
+            .await
+            .map_err(|e| format!("replayHeaders rejected: {}", js::describe(&e)))?;
+    }
+    match js::from_js(&value) {
+        Some(Value::Object(map)) => map
+            .into_iter()
+            .map(|(name, value)| match value {
+                Value::String(text) => Ok((name, text)),
+                other => Err(format!(
+                    "replayHeaders gave {other} for '{name}'; expected a string"
+                )),
+            })
+            .collect(),
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(other) => Err(format!(
+            "replayHeaders gave {other}; expected an object of headers"
+        )),
+    }
+}
+
+/// A response body for pages: JSON when it parses, else text; null when
+/// larger than `limit` or unreadable.
+async fn read_body(response: &web_sys::Response, limit: u64) -> Value {
+    let Ok(promise) = response.text() else {
+        return Value::Null;
+    };
+    let Ok(text) = JsFuture::from(promise).await else {
+        return Value::Null;
+    };
+    let text = text.as_string().unwrap_or_default();
+    if text.len() as u64 > limit {
+        return Value::Null;
+    }
+    serde_json::from_str(&text).unwrap_or(Value::String(text))
+}

@@ -1,0 +1,245 @@
+//! The fetch path: decide synchronously whether a request is the outbox's,
+//! then send it through, or queue it when the network fails.
+
+use crate::core::entry::{storable_header, Entry, EntryId};
+use crate::core::protocol::EventKind;
+use crate::replay::{self, Outgoing, SendError};
+use crate::worker::drain::Trigger;
+use crate::worker::js;
+use crate::worker::runtime::Inner;
+use js_sys::{ArrayBuffer, Uint8Array};
+use serde_json::json;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Request, RequestMode, Response, ResponseInit, Url};
+
+/// The header a page uses to make a request wait for queued entries.
+pub const DEPENDS_ON: &str = "outbox-depends-on";
+
+/// The route index for a request the outbox handles, or None to leave it alone.
+pub fn route_of(inner: &Inner, request: &Request) -> Option<usize> {
+    // Navigations (form posts) and no-cors requests are never the outbox's.
+    if matches!(request.mode(), RequestMode::Navigate | RequestMode::NoCors) {
+        return None;
+    }
+    let url = Url::new(&request.url()).ok()?;
+    if url.origin() != js::scope().location().origin() {
+        return None;
+    }
+    inner
+        .config
+        .route_for(&request.method(), &url.pathname())
+        .map(|(index, _)| index)
+}
+
+fn json_response(
+    status: u16,
+    body: &serde_json::Value,
+    extra: &[(&str, String)],
+) -> Result<Response, JsValue> {
+    let init = ResponseInit::new();
+    init.set_status(status);
+    let headers = web_sys::Headers::new()?;
+    headers.set("content-type", "application/json")?;
+    for (name, value) in extra {
+        headers.set(name, value)?;
+    }
+    init.set_headers(&headers);
+    Response::new_with_opt_str_and_init(Some(&body.to_string()), &init)
+}
+
+fn parse_depends_on(value: &str) -> Result<Vec<EntryId>, String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            part.parse::<EntryId>()
+                .ok()
+                .filter(|id| *id > 0)
+                .ok_or_else(|| format!("Outbox-Depends-On: '{part}' is not an entry id"))
+        })
+        .collect()
+}
+
+/// Handles a request the outbox owns; the promise always resolves to a
+/// response.
+pub async fn handle(inner: Rc<Inner>, request: Request, route: usize) -> Result<Response, JsValue> {
+    let Some(route_config) = inner.config.routes.get(route).cloned() else {
+        return json_response(
+            500,
+            &json!({"error": "outbox", "message": "route vanished"}),
+            &[],
+        );
+    };
+    let method = request.method().to_ascii_uppercase();
+    let url = request.url();
+    let path = Url::new(&url).map(|u| u.pathname()).unwrap_or_default();
+
+    let buffer = JsFuture::from(request.array_buffer()?).await?;
+    let body = Uint8Array::new(&buffer.unchecked_into::<ArrayBuffer>());
+    let limit = inner.config.limits.max_body_bytes;
+    if body.length() as u64 > limit {
+        let detail = json!({"error": "body_too_large", "limit": limit, "bytes": body.length()});
+        inner
+            .emit(EventKind::Failed, json!({"entry": null, "reason": "body_too_large", "message": format!("{method} {url}: body of {} bytes is over limits.maxBodyBytes ({limit})", body.length())}))
+            .await;
+        return json_response(413, &detail, &[]);
+    }
+
+    let mut headers = Vec::new();
+    let mut idempotency_key = None;
+    let mut depends_on = Vec::new();
+    for pair in js_sys::try_iter(&request.headers())?.into_iter().flatten() {
+        let pair = js_sys::Array::from(&pair?);
+        let (Some(name), Some(value)) = (pair.get(0).as_string(), pair.get(1).as_string()) else {
+            continue;
+        };
+        match name.to_ascii_lowercase().as_str() {
+            "idempotency-key" => idempotency_key = Some(value.clone()),
+            DEPENDS_ON => match parse_depends_on(&value) {
+                Ok(ids) => depends_on = ids,
+                Err(message) => {
+                    return json_response(
+                        400,
+                        &json!({"error": "bad_header", "message": message}),
+                        &[],
+                    );
+                }
+            },
+            _ => {}
+        }
+        if name.to_ascii_lowercase() != DEPENDS_ON {
+            headers.push((name, value));
+        }
+    }
+    let idempotency_key = idempotency_key.unwrap_or_else(|| {
+        let key = js::uuid();
+        headers.push(("Idempotency-Key".to_owned(), key.clone()));
+        key
+    });
+
+    let mut entry = Entry::new(&method, &url, &idempotency_key, route, js::now());
+    entry.kind = route_config.kind.clone();
+    entry.entity = route_config.entity_key(&path);
+    entry.priority = route_config.priority;
+    entry.depends_on = depends_on;
+    entry.credentials = match request.credentials() {
+        web_sys::RequestCredentials::Include => "include",
+        web_sys::RequestCredentials::Omit => "omit",
+        _ => "same-origin",
+    }
+    .to_owned();
+    entry.body_bytes = body.length() as u64;
+
+    // The queue must be loaded to know whether this request has to wait.
+    let store = inner.store().await;
+    let must_wait = {
+        let queue = inner.queue.borrow();
+        let entity_busy = entry.entity.as_deref().is_some_and(|entity| {
+            queue
+                .values()
+                .any(|e| e.state.is_open() && e.entity.as_deref() == Some(entity))
+        });
+        let dependency_open = entry.depends_on.iter().any(|id| {
+            queue
+                .get(id)
+                .is_some_and(|d| d.state != crate::core::lifecycle::State::Done)
+        });
+        entity_busy || dependency_open
+    };
+
+    if !must_wait {
+        let outgoing = Outgoing {
+            method: &method,
+            url: &url,
+            headers: &headers,
+            body: Some(&body),
+            credentials: &entry.credentials,
+        };
+        match replay::send(&outgoing, inner.config.limits.attempt_timeout_ms).await {
+            Ok(response) => {
+                if (200..300).contains(&response.status()) {
+                    inner.last_success_at.set(Some(js::now()));
+                }
+                return Ok(response);
+            }
+            Err(error) => {
+                entry.attempts = 1;
+                entry.offline_attempts = u32::from(matches!(error, SendError::Network(_)));
+                entry.uncertain = true;
+                entry.last_attempt_at = Some(entry.created_at);
+                let retry = &inner.config.retry;
+                entry.next_attempt_at = Some(js::now() + retry.backoff_ms(1, js::random()));
+                entry.last_error = Some(match error {
+                    SendError::Network(message) => format!("network: {message}"),
+                    SendError::Timeout => "timeout".to_owned(),
+                });
+            }
+        }
+    }
+
+    entry.headers = headers
+        .into_iter()
+        .filter(|(name, _)| storable_header(name))
+        .collect();
+    let store = match store {
+        Ok(store) => store,
+        Err(error) => return Ok(refuse(&inner, &entry, 507, "storage", &error.message).await?),
+    };
+    if inner.queue.borrow().len() as u64 >= inner.config.limits.max_entries {
+        let message = format!(
+            "the queue holds limits.maxEntries ({}) entries",
+            inner.config.limits.max_entries
+        );
+        return refuse(&inner, &entry, 507, "queue_full", &message).await;
+    }
+    entry.id = inner.next_id.get();
+    inner.next_id.set(entry.id + 1);
+    if let Err(error) = store.add(&entry, &body).await {
+        let status = if error.quota { 507 } else { 500 };
+        return refuse(&inner, &entry, status, "storage", &error.message).await;
+    }
+    let id = entry.id;
+    let view = entry.view();
+    inner.queue.borrow_mut().insert(id, entry);
+    inner.emit(EventKind::Queued, json!({"entry": view})).await;
+    inner.emit_status().await;
+    inner.clone().after_enqueue();
+    json_response(
+        202,
+        &json!({"queued": true, "id": id}),
+        &[("Outbox-Entry", id.to_string())],
+    )
+}
+
+async fn refuse(
+    inner: &Inner,
+    entry: &Entry,
+    status: u16,
+    reason: &str,
+    message: &str,
+) -> Result<Response, JsValue> {
+    let text = format!("{} {}: not queued: {message}", entry.method, entry.url);
+    inner
+        .emit(
+            EventKind::Failed,
+            json!({"entry": null, "reason": reason, "message": text}),
+        )
+        .await;
+    json_response(status, &json!({"error": reason, "message": text}), &[])
+}
+
+impl Inner {
+    /// After an entry was queued: register the sync tag, and let a drain send
+    /// whatever can go now (an entry that only waited behind its entity).
+    fn after_enqueue(self: Rc<Self>) {
+        if self.config.triggers.sync {
+            let tag = self.config.sync_tag.clone();
+            wasm_bindgen_futures::spawn_local(async move { js::register_sync(&tag).await });
+        }
+        let _ = self.start_drain(Trigger::Enqueue);
+    }
+}

@@ -1,0 +1,214 @@
+//! Small helpers over the service worker's global scope, converting between
+//! JSON values and JS values in one place.
+
+use js_sys::{Function, Object, Promise, Reflect, JSON};
+use serde_json::Value;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Client, ClientQueryOptions, ClientType, ServiceWorkerGlobalScope};
+
+/// The service worker's global scope.
+pub fn scope() -> ServiceWorkerGlobalScope {
+    js_sys::global().unchecked_into()
+}
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = console, js_name = warn)]
+    fn console_warn(message: &str);
+}
+
+/// Writes a warning to the worker's console.
+pub fn warn(message: &str) {
+    console_warn(message);
+}
+
+/// Milliseconds since the epoch.
+pub fn now() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+/// A random number in [0, 1).
+pub fn random() -> f64 {
+    js_sys::Math::random()
+}
+
+/// A UUID v4 from the platform's CSPRNG.
+pub fn uuid() -> String {
+    scope()
+        .crypto()
+        .map(|crypto| crypto.random_uuid())
+        .unwrap_or_else(|_| {
+            // Without crypto (never in a secure context) fall back to Math.random.
+            let hex = |n: usize| {
+                (0..n)
+                    .map(|_| format!("{:x}", (random() * 16.0) as u8))
+                    .collect::<String>()
+            };
+            format!("{}-{}-4{}-a{}-{}", hex(8), hex(4), hex(3), hex(3), hex(12))
+        })
+}
+
+/// A JSON value as a JS value.
+pub fn to_js(value: &Value) -> JsValue {
+    JSON::parse(&value.to_string()).unwrap_or(JsValue::NULL)
+}
+
+/// A JS value as JSON, or None if it cannot be represented.
+pub fn from_js(value: &JsValue) -> Option<Value> {
+    if value.is_undefined() {
+        return None;
+    }
+    let text = JSON::stringify(value).ok()?.as_string()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// A thrown JS value in words.
+pub fn describe(error: &JsValue) -> String {
+    if let Some(text) = error.as_string() {
+        return text;
+    }
+    let message = Reflect::get(error, &"message".into())
+        .ok()
+        .and_then(|m| m.as_string());
+    let name = Reflect::get(error, &"name".into())
+        .ok()
+        .and_then(|n| n.as_string());
+    match (name, message) {
+        (Some(name), Some(message)) => format!("{name}: {message}"),
+        (None, Some(message)) => message,
+        _ => format!("{error:?}"),
+    }
+}
+
+/// Sleeps for `ms` milliseconds.
+pub async fn sleep(ms: u64) {
+    let promise = Promise::new(&mut |resolve, _| {
+        let _ = scope().set_timeout_with_callback_and_timeout_and_arguments_0(
+            &resolve,
+            ms.min(i32::MAX as u64) as i32,
+        );
+    });
+    let _ = JsFuture::from(promise).await;
+}
+
+/// Posts a message to every window client of this worker.
+pub async fn broadcast(message: &Value) {
+    let options = ClientQueryOptions::new();
+    options.set_type(ClientType::Window);
+    options.set_include_uncontrolled(true);
+    let Ok(clients) = JsFuture::from(scope().clients().match_all_with_options(&options)).await
+    else {
+        return;
+    };
+    let message = to_js(message);
+    for client in js_sys::Array::from(&clients).iter() {
+        if let Ok(client) = client.dyn_into::<Client>() {
+            let _ = client.post_message(&message);
+        }
+    }
+}
+
+/// Registers the Background Sync tag, where the browser has Background Sync.
+pub async fn register_sync(tag: &str) {
+    let registration = scope().registration();
+    let Ok(sync) = Reflect::get(&registration, &"sync".into()) else {
+        return;
+    };
+    // NOTE: Firefox and Safari have no Background Sync (`registration.sync`
+    // is undefined); the other triggers drain there.
+    if sync.is_undefined() || sync.is_null() {
+        return;
+    }
+    let Ok(register) = Reflect::get(&sync, &"register".into()) else {
+        return;
+    };
+    if let Ok(register) = register.dyn_into::<Function>() {
+        if let Ok(promise) = register.call1(&sync, &tag.into()) {
+            if let Ok(promise) = promise.dyn_into::<Promise>() {
+                let _ = JsFuture::from(promise).await;
+            }
+        }
+    }
+}
+
+/// Runs `task` while holding the named Web Lock and gives its value, where
+/// the browser has Web Locks; gives None (without running it) where it has not.
+pub async fn with_lock(
+    name: &str,
+    task: Box<dyn FnOnce() -> Promise>,
+) -> Result<Option<JsValue>, JsValue> {
+    let navigator = Reflect::get(&scope(), &"navigator".into())?;
+    let locks = Reflect::get(&navigator, &"locks".into())?;
+    if locks.is_undefined() || locks.is_null() {
+        return Ok(None);
+    }
+    let request: Function = Reflect::get(&locks, &"request".into())?.dyn_into()?;
+    let callback = Closure::once_into_js(move |_lock: JsValue| -> JsValue { task().into() });
+    let promise: Promise = request.call2(&locks, &name.into(), &callback)?.dyn_into()?;
+    JsFuture::from(promise).await.map(Some)
+}
+
+/// Converts a config object to JSON, replacing each function with
+/// `{"$fn": n}` and collecting the functions.
+pub fn config_to_json(value: &JsValue, functions: &mut Vec<Function>) -> Result<Value, String> {
+    convert(value, functions, 0, "")
+}
+
+fn convert(
+    value: &JsValue,
+    functions: &mut Vec<Function>,
+    depth: usize,
+    path: &str,
+) -> Result<Value, String> {
+    let at = if path.is_empty() { "the config" } else { path };
+    if depth > 16 {
+        return Err(format!("{at}: nested too deeply"));
+    }
+    if value.is_undefined() || value.is_null() {
+        return Ok(Value::Null);
+    }
+    if let Some(flag) = value.as_bool() {
+        return Ok(Value::Bool(flag));
+    }
+    if let Some(number) = value.as_f64() {
+        return serde_json::Number::from_f64(number)
+            .map(Value::Number)
+            .ok_or_else(|| format!("{at}: {number} is not a finite number"));
+    }
+    if let Some(text) = value.as_string() {
+        return Ok(Value::String(text));
+    }
+    if let Some(function) = value.dyn_ref::<Function>() {
+        functions.push(function.clone());
+        return Ok(serde_json::json!({"$fn": functions.len() - 1}));
+    }
+    if js_sys::Array::is_array(value) {
+        let items = js_sys::Array::from(value);
+        return items
+            .iter()
+            .enumerate()
+            .map(|(index, item)| convert(&item, functions, depth + 1, &format!("{path}[{index}]")))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array);
+    }
+    if value.is_object() {
+        let object: &Object = value.unchecked_ref();
+        let mut map = serde_json::Map::new();
+        for key in Object::keys(object).iter() {
+            let name = key.as_string().unwrap_or_default();
+            let field = Reflect::get(object, &key).map_err(|e| describe(&e))?;
+            let child = if path.is_empty() {
+                name.clone()
+            } else {
+                format!("{path}.{name}")
+            };
+            map.insert(name, convert(&field, functions, depth + 1, &child)?);
+        }
+        return Ok(Value::Object(map));
+    }
+    Err(format!(
+        "{at}: a value of this type cannot be part of the config"
+    ))
+}

@@ -1,0 +1,251 @@
+//! The runtime's shared state: config, the in-memory mirror of the queue,
+//! the store, and what every part needs to report changes to pages.
+
+use crate::core::config::Config;
+use crate::core::entry::{Entry, EntryId};
+use crate::core::lifecycle::State;
+use crate::core::protocol::{event, EventKind};
+use crate::store::{Store, StoreError, Unreadable};
+use crate::worker::js;
+use js_sys::{Function, Promise};
+use serde_json::{json, Value};
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashSet};
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
+
+/// The state one worker instance keeps.
+pub struct Inner {
+    /// The validated config.
+    pub config: Config,
+    /// Functions named in the config, by index.
+    pub functions: Vec<Function>,
+    /// Every entry not yet removed, by id (bodies stay in the store).
+    pub queue: RefCell<BTreeMap<EntryId, Entry>>,
+    /// Records that could not be read at load.
+    pub unreadable: RefCell<Vec<Unreadable>>,
+    /// The next entry id to give.
+    pub next_id: Cell<EntryId>,
+    /// The store, once open.
+    pub store: RefCell<Option<Rc<Store>>>,
+    /// Resolves when the store is open and the queue loaded.
+    pub ready: RefCell<Option<Promise>>,
+    /// Why the store could not be opened, if it could not.
+    pub store_error: RefCell<Option<String>>,
+    /// Auth headers a page gave for replays; only ever in memory.
+    pub auth: RefCell<Vec<(String, String)>>,
+    /// The drain now running, to join.
+    pub drain: RefCell<Option<Promise>>,
+    /// A trigger arrived while a drain was running: plan again with the
+    /// network possibly back.
+    pub rerun: Cell<bool>,
+    /// Something changed while a drain was running: plan again.
+    pub replan: Cell<bool>,
+    /// An attempt of the running drain failed for lack of network.
+    pub offline_seen: Cell<bool>,
+    /// The last drain stopped because the network failed.
+    pub last_drain_offline: Cell<bool>,
+    /// Entries this instance is sending now.
+    pub sending: RefCell<HashSet<EntryId>>,
+    /// The backoff timer, while one is set.
+    pub timer: Cell<Option<i32>>,
+    /// When the last entry was accepted by the server.
+    pub last_success_at: Cell<Option<u64>>,
+    /// Progress of the current drain: (finished, total).
+    pub progress: Cell<(u64, u64)>,
+    /// Wakes the drain loop when an attempt ends.
+    pub wakeup: Wakeup,
+}
+
+/// A one-slot notification for the drain loop.
+#[derive(Default)]
+pub struct Wakeup {
+    resolve: RefCell<Option<Function>>,
+    pending: Cell<bool>,
+}
+
+impl Wakeup {
+    /// Wakes the waiter, or the next one if none waits.
+    pub fn notify(&self) {
+        match self.resolve.borrow_mut().take() {
+            Some(resolve) => {
+                let _ = resolve.call0(&JsValue::UNDEFINED);
+            }
+            None => self.pending.set(true),
+        }
+    }
+
+    /// Waits for a notification.
+    pub async fn wait(&self) {
+        if self.pending.replace(false) {
+            return;
+        }
+        let promise = Promise::new(&mut |resolve, _| {
+            *self.resolve.borrow_mut() = Some(resolve);
+        });
+        let _ = JsFuture::from(promise).await;
+    }
+}
+
+/// The database name; one queue per origin.
+pub const DATABASE: &str = "sw-outbox";
+
+impl Inner {
+    /// A runtime for a validated config; the store opens in the background.
+    pub fn new(config: Config, functions: Vec<Function>) -> Rc<Inner> {
+        let inner = Rc::new(Inner {
+            config,
+            functions,
+            queue: RefCell::new(BTreeMap::new()),
+            unreadable: RefCell::new(Vec::new()),
+            next_id: Cell::new(1),
+            store: RefCell::new(None),
+            ready: RefCell::new(None),
+            store_error: RefCell::new(None),
+            auth: RefCell::new(Vec::new()),
+            drain: RefCell::new(None),
+            rerun: Cell::new(false),
+            replan: Cell::new(false),
+            offline_seen: Cell::new(false),
+            last_drain_offline: Cell::new(false),
+            sending: RefCell::new(HashSet::new()),
+            timer: Cell::new(None),
+            last_success_at: Cell::new(None),
+            progress: Cell::new((0, 0)),
+            wakeup: Wakeup::default(),
+        });
+        let loading = inner.clone();
+        let ready = future_to_promise(async move {
+            loading.open().await;
+            Ok(JsValue::UNDEFINED)
+        });
+        *inner.ready.borrow_mut() = Some(ready);
+        inner
+    }
+
+    async fn open(self: &Rc<Self>) {
+        let store = match Store::open(DATABASE).await {
+            Ok(store) => store,
+            Err(error) => {
+                *self.store_error.borrow_mut() = Some(error.message);
+                return;
+            }
+        };
+        match store.load().await {
+            Ok(loaded) => {
+                self.next_id.set(loaded.next_id);
+                let mut queue = self.queue.borrow_mut();
+                for entry in loaded.entries {
+                    queue.insert(entry.id, entry);
+                }
+                *self.unreadable.borrow_mut() = loaded.unreadable;
+            }
+            Err(error) => *self.store_error.borrow_mut() = Some(error.message),
+        }
+        *self.store.borrow_mut() = Some(Rc::new(store));
+        let unreadable = self.unreadable.borrow().clone();
+        for record in unreadable {
+            js::broadcast(&event(
+                EventKind::Failed,
+                json!({"entry": null, "id": record.id, "reason": "corrupt", "message": record.error.to_string()}),
+            ))
+            .await;
+        }
+    }
+
+    /// Waits until the store is open; the store, or why there is none.
+    pub async fn store(&self) -> Result<Rc<Store>, StoreError> {
+        let ready = self.ready.borrow().clone();
+        if let Some(ready) = ready {
+            let _ = JsFuture::from(ready).await;
+        }
+        let store = self.store.borrow().clone();
+        match store {
+            Some(store) if self.store_error.borrow().is_none() => Ok(store),
+            _ => Err(StoreError {
+                quota: false,
+                message: self
+                    .store_error
+                    .borrow()
+                    .clone()
+                    .unwrap_or_else(|| "the outbox store is not open".into()),
+            }),
+        }
+    }
+
+    /// A copy of an entry.
+    pub fn entry(&self, id: EntryId) -> Option<Entry> {
+        self.queue.borrow().get(&id).cloned()
+    }
+
+    /// Replaces an entry in memory and writes it to the store.
+    pub async fn save(&self, entry: Entry) -> Result<(), StoreError> {
+        let store = self.store().await?;
+        store.put(&[&entry]).await?;
+        self.queue.borrow_mut().insert(entry.id, entry);
+        Ok(())
+    }
+
+    /// Removes entries from memory and the store.
+    pub async fn remove(&self, ids: &[EntryId]) -> Result<(), StoreError> {
+        let store = self.store().await?;
+        store.delete(ids).await?;
+        let mut queue = self.queue.borrow_mut();
+        for id in ids {
+            queue.remove(id);
+        }
+        Ok(())
+    }
+
+    /// True if an open entry (one not yet final) has this entity key.
+    pub fn entity_has_open_entries(&self, entity: &str) -> bool {
+        self.queue
+            .borrow()
+            .values()
+            .any(|e| e.state.is_open() && e.entity.as_deref() == Some(entity))
+    }
+
+    /// The queue's status, as pages see it.
+    pub fn status(&self) -> Value {
+        let mut counts = serde_json::Map::new();
+        for state in State::ALL {
+            if state != State::Done {
+                counts.insert(state.as_str().to_owned(), json!(0));
+            }
+        }
+        let queue = self.queue.borrow();
+        for entry in queue.values() {
+            if let Some(count) = counts.get_mut(entry.state.as_str()) {
+                *count = json!(count.as_u64().unwrap_or(0) + 1);
+            }
+        }
+        let online = js_sys::Reflect::get(&js::scope().navigator(), &"onLine".into())
+            .ok()
+            .and_then(|v| v.as_bool())
+            .unwrap_or(true);
+        let (done, total) = self.progress.get();
+        json!({
+            "online": online,
+            "counts": counts,
+            "total": queue.len(),
+            "inFlight": self.sending.borrow().len(),
+            "lastSuccessAt": self.last_success_at.get(),
+            "draining": self.drain.borrow().is_some(),
+            "progress": {"done": done, "total": total},
+            "unreadable": self.unreadable.borrow().iter().map(|u| json!({"id": u.id, "message": u.error.to_string()})).collect::<Vec<_>>(),
+            "storeError": *self.store_error.borrow(),
+        })
+    }
+
+    /// Posts an event to every window client.
+    pub async fn emit(&self, kind: EventKind, detail: Value) {
+        js::broadcast(&event(kind, detail)).await;
+    }
+
+    /// Posts the current status to every window client.
+    pub async fn emit_status(&self) {
+        let status = self.status();
+        self.emit(EventKind::Status, status).await;
+    }
+}

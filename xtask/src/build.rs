@@ -1,0 +1,206 @@
+//! `cargo xtask build`: the wasm runtime, its glue and loader in one
+//! synchronously-loading script, the page shim, the ready `sw.js`, and the
+//! reference server the tests and demo run against.
+
+use crate::base64;
+use crate::prerequisites::{Tools, WASM_TARGET};
+use crate::process::{say, workspace_root, CommandLine};
+use std::fs;
+use std::path::Path;
+
+/// The `[lib] name` of the sw-outbox crate, which names the wasm file.
+const LIBRARY_NAME: &str = "outbox";
+const BINDGEN_DIRECTORY: &str = "target/outbox-bindgen";
+pub const DIST_DIRECTORY: &str = "dist/outbox";
+pub const DEMO_SERVER: &str = "target/debug/outbox-demo";
+const LOADER: &str = "sw/loader.js";
+/// Files copied unchanged into dist/outbox, as (source, name in dist).
+const COPIED_FILES: [(&str, &str); 3] = [
+    ("app-shim/outbox.js", "outbox.js"),
+    ("app-shim/outbox.d.ts", "outbox.d.ts"),
+    ("sw/sw.js", "sw.js"),
+];
+/// The features rustc enables for wasm32 by default (Rust 1.82 and later).
+/// wasm-opt must be told: without reference types it rejects the externref
+/// table wasm-bindgen emits, and without multivalue the functions that
+/// return pairs.
+const WASM_FEATURES: [&str; 6] = [
+    "--enable-bulk-memory",
+    "--enable-multivalue",
+    "--enable-mutable-globals",
+    "--enable-nontrapping-float-to-int",
+    "--enable-reference-types",
+    "--enable-sign-ext",
+];
+
+pub fn build(tools: &Tools) -> Result<(), String> {
+    let root = workspace_root();
+    let missing: Vec<&str> = std::iter::once(LOADER)
+        .chain(COPIED_FILES.iter().map(|(source, _)| *source))
+        .filter(|source| !root.join(source).is_file())
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "cannot build {DIST_DIRECTORY}: missing {} (they are written by hand, not generated)",
+            missing.join(", ")
+        ));
+    }
+    let dist = root.join(DIST_DIRECTORY);
+    // Removed before anything else so a failed build cannot leave an older
+    // runtime behind for the tests or the demo to pick up.
+    if dist.exists() {
+        fs::remove_dir_all(&dist)
+            .map_err(|error| format!("cannot remove {}: {error}", dist.display()))?;
+    }
+
+    say(format!(
+        "building the wasm runtime (release, {WASM_TARGET})..."
+    ));
+    CommandLine::new("cargo")
+        .arguments([
+            "build",
+            "--release",
+            "--target",
+            WASM_TARGET,
+            "-p",
+            "sw-outbox",
+            "--lib",
+        ])
+        .run()?;
+    let compiled = format!("target/{WASM_TARGET}/release/{LIBRARY_NAME}.wasm");
+
+    say("generating the JavaScript glue (wasm-bindgen --target no-modules)...");
+    CommandLine::new(tools.wasm_bindgen.to_string_lossy())
+        .arguments([
+            "--target",
+            "no-modules",
+            "--no-typescript",
+            "--out-dir",
+            BINDGEN_DIRECTORY,
+        ])
+        .arguments(["--out-name", LIBRARY_NAME, &compiled])
+        .run()?;
+    let bound = format!("{BINDGEN_DIRECTORY}/{LIBRARY_NAME}_bg.wasm");
+    let optimized = format!("{BINDGEN_DIRECTORY}/{LIBRARY_NAME}_optimized.wasm");
+
+    say("optimizing the wasm for size (wasm-opt -Oz from npm binaryen)...");
+    // Debian's older wasm-opt corrupts wasm-bindgen's externref table, so
+    // only the pinned npm build is used.
+    CommandLine::new("node_modules/.bin/wasm-opt")
+        .arguments(["-Oz"])
+        .arguments(WASM_FEATURES)
+        .arguments([bound.as_str(), "-o", &optimized])
+        .run()?;
+
+    say(format!("assembling {DIST_DIRECTORY}/outbox-sw.js..."));
+    let version = package_version(&read_text(&root.join("Cargo.toml"))?)?;
+    let wasm = fs::read(root.join(&optimized))
+        .map_err(|error| format!("cannot read {optimized}: {error}"))?;
+    let glue = read_text(&root.join(format!("{BINDGEN_DIRECTORY}/{LIBRARY_NAME}.js")))?;
+    let loader = read_text(&root.join(LOADER))?;
+    let script = service_worker_script(&version, &wasm, &glue, &loader);
+    fs::create_dir_all(&dist)
+        .map_err(|error| format!("cannot create {}: {error}", dist.display()))?;
+    let script_path = dist.join("outbox-sw.js");
+    fs::write(&script_path, &script)
+        .map_err(|error| format!("cannot write {}: {error}", script_path.display()))?;
+    for (source, name) in COPIED_FILES {
+        fs::copy(root.join(source), dist.join(name))
+            .map_err(|error| format!("cannot copy {source} to {DIST_DIRECTORY}/{name}: {error}"))?;
+    }
+    say(format!(
+        "wasm {} optimized, outbox-sw.js {} raw, {} gzip -9",
+        describe_size(wasm.len()),
+        describe_size(script.len()),
+        gzip_size(&script_path).map_or_else(|| "unknown (gzip failed)".to_string(), describe_size),
+    ));
+
+    say("building the reference server (outbox-demo)...");
+    CommandLine::new("cargo")
+        .arguments(["build", "-p", "outbox-demo"])
+        .run()
+}
+
+/// One classic script holding the wasm bytes, the glue and the loader, so a
+/// single `importScripts` starts the runtime synchronously, even offline.
+/// The glue sits in a function so the loader can create a fresh instance
+/// when it needs one.
+fn service_worker_script(version: &str, wasm: &[u8], glue: &str, loader: &str) -> String {
+    format!(
+        "// sw-outbox {version} — service-worker runtime (generated by cargo xtask build)\n\
+         self.__outboxWasmBytes = Uint8Array.from(atob(\"{bytes}\"), (c) => c.charCodeAt(0));\n\
+         function __outboxBindings() {{\n{glue}\nreturn wasm_bindgen;\n}}\n\
+         {loader}\n",
+        bytes = base64::encode(wasm),
+        glue = glue.trim_end(),
+        loader = loader.trim_end(),
+    )
+}
+
+/// The `version` of the `[package]` table in a Cargo.toml.
+fn package_version(manifest: &str) -> Result<String, String> {
+    let mut in_package = false;
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_package = line == "[package]";
+        } else if let Some(value) = in_package
+            .then(|| line.strip_prefix("version"))
+            .flatten()
+            .and_then(|rest| rest.trim_start().strip_prefix('='))
+        {
+            return Ok(value.trim().trim_matches('"').to_string());
+        }
+    }
+    Err("Cargo.toml has no [package] version".to_string())
+}
+
+fn read_text(path: &Path) -> Result<String, String> {
+    fs::read_to_string(path).map_err(|error| format!("cannot read {}: {error}", path.display()))
+}
+
+fn gzip_size(path: &Path) -> Option<usize> {
+    let compressed = CommandLine::new("gzip")
+        .arguments(["-9", "-c", &path.to_string_lossy()])
+        .probe_bytes()?;
+    Some(compressed.len())
+}
+
+fn describe_size(bytes: usize) -> String {
+    format!("{bytes} bytes ({:.1} KiB)", bytes as f64 / 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{package_version, service_worker_script};
+
+    #[test]
+    fn reads_the_package_version_only() {
+        let manifest = "[workspace]\nversion = \"9\"\n\n[package]\nname = \"sw-outbox\"\nversion = \"0.1.0\"\n";
+        assert_eq!(package_version(manifest), Ok("0.1.0".to_string()));
+        assert!(package_version("[dependencies]\nversion = \"1\"\n").is_err());
+    }
+
+    #[test]
+    fn wraps_the_glue_between_the_bytes_and_the_loader() {
+        let script = service_worker_script("0.1.0", b"abc", "let wasm_bindgen;\n", "Outbox = 1;\n");
+        let lines: Vec<&str> = script.lines().collect();
+        assert_eq!(
+            lines[0],
+            "// sw-outbox 0.1.0 — service-worker runtime (generated by cargo xtask build)"
+        );
+        assert_eq!(
+            lines[1],
+            "self.__outboxWasmBytes = Uint8Array.from(atob(\"YWJj\"), (c) => c.charCodeAt(0));"
+        );
+        assert_eq!(
+            &lines[2..],
+            [
+                "function __outboxBindings() {",
+                "let wasm_bindgen;",
+                "return wasm_bindgen;",
+                "}",
+                "Outbox = 1;"
+            ]
+        );
+    }
+}
