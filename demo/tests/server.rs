@@ -301,6 +301,13 @@ fn down_refuses_connections_and_closes_keep_alive_ones_then_up_serves_again() {
     assert_eq!(server.stats()["down"], false);
     assert_eq!(server.app("GET", "/api/concepts/", &[], b"").status, 200);
 
+    // From the app port (the demo's control strip) the answer comes first.
+    let from_page = server.app("POST", "/control/down", &[], b"");
+    assert_eq!(from_page.json(), json!({"down": true}));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(TcpStream::connect(server.app).is_err());
+    server.control("up", "");
+
     // Reset also brings the app listener back.
     server.control("down", "");
     server.control("reset", "");
