@@ -124,7 +124,7 @@ pub async fn run(inner: Rc<Inner>, command: Command) -> Result<Value, String> {
             inner.save(entry).await.map_err(|e| e.message)?;
             inner.emit_status().await;
             // Entries that depended on it are now blocked.
-            let _ = inner.clone().start_drain(Trigger::Enqueue);
+            let _ = inner.clone().start_drain(Trigger::Change);
             Ok(json!({"cancelled": id}))
         }
         Command::Clear { states } => {

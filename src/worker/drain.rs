@@ -34,8 +34,8 @@ pub enum Trigger {
     Start,
     /// A backoff ended.
     Timer,
-    /// An entry was queued.
-    Enqueue,
+    /// The page changed the queue in a way that may block or unblock entries.
+    Change,
     /// A page command changed the queue (retry, auth, resolve).
     Command,
 }
@@ -78,6 +78,7 @@ impl Inner {
         }
         if let Some(timer) = self.timer.take() {
             js::scope().clear_timeout_with_handle(timer);
+            self.timer_at.set(None);
         }
         let inner = self.clone();
         let promise = future_to_promise(async move {
@@ -248,15 +249,22 @@ impl Inner {
         self.emit_status().await;
     }
 
-    /// Arms the backoff timer for `at` (ms since the epoch).
+    /// Arms the backoff timer for `at` (ms since the epoch), unless it is
+    /// already set to go off sooner.
     pub fn arm_timer(self: Rc<Self>, at: u64) {
-        if let Some(timer) = self.timer.take() {
+        if let (Some(timer), Some(armed)) = (self.timer.get(), self.timer_at.get()) {
+            if armed <= at {
+                return;
+            }
             js::scope().clear_timeout_with_handle(timer);
+            self.timer.set(None);
         }
+        self.timer_at.set(Some(at));
         let delay = at.saturating_sub(js::now()).min(i32::MAX as u64) as i32;
         let inner = self.clone();
         let callback = Closure::once_into_js(move || {
             inner.timer.set(None);
+            inner.timer_at.set(None);
             let _ = inner.start_drain(Trigger::Timer);
         });
         if let Ok(handle) = js::scope()

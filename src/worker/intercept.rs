@@ -4,7 +4,6 @@
 use crate::core::entry::{storable_header, Entry, EntryId};
 use crate::core::protocol::EventKind;
 use crate::replay::{self, Outgoing, SendError};
-use crate::worker::drain::Trigger;
 use crate::worker::js;
 use crate::worker::runtime::Inner;
 use js_sys::{ArrayBuffer, Uint8Array};
@@ -203,11 +202,12 @@ pub async fn handle(inner: Rc<Inner>, request: Request, route: usize) -> Result<
         return refuse(&inner, &entry, status, "storage", &error.message).await;
     }
     let id = entry.id;
+    let next_attempt_at = entry.next_attempt_at;
     let view = entry.view();
     inner.queue.borrow_mut().insert(id, entry);
     inner.emit(EventKind::Queued, json!({"entry": view})).await;
     inner.emit_status().await;
-    inner.clone().after_enqueue();
+    inner.clone().after_enqueue(next_attempt_at);
     json_response(
         202,
         &json!({"queued": true, "id": id}),
@@ -233,13 +233,19 @@ async fn refuse(
 }
 
 impl Inner {
-    /// After an entry was queued: register the sync tag, and let a drain send
-    /// whatever can go now (an entry that only waited behind its entity).
-    fn after_enqueue(self: Rc<Self>) {
+    /// After an entry was queued: register the sync tag; a running drain
+    /// plans again (the entry may only wait behind its entity), otherwise the
+    /// entry waits for a trigger or its backoff timer.
+    fn after_enqueue(self: Rc<Self>, next_attempt_at: Option<u64>) {
         if self.config.triggers.sync {
             let tag = self.config.sync_tag.clone();
             wasm_bindgen_futures::spawn_local(async move { js::register_sync(&tag).await });
         }
-        let _ = self.start_drain(Trigger::Enqueue);
+        if self.drain.borrow().is_some() {
+            self.replan.set(true);
+            self.wakeup.notify();
+        } else if let (true, Some(at)) = (self.config.triggers.timer, next_attempt_at) {
+            self.arm_timer(at);
+        }
     }
 }

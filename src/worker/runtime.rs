@@ -50,6 +50,8 @@ pub struct Inner {
     pub sending: RefCell<HashSet<EntryId>>,
     /// The backoff timer, while one is set.
     pub timer: Cell<Option<i32>>,
+    /// When the backoff timer goes off.
+    pub timer_at: Cell<Option<u64>>,
     /// When the last entry was accepted by the server.
     pub last_success_at: Cell<Option<u64>>,
     /// Progress of the current drain: (finished, total).
@@ -111,6 +113,7 @@ impl Inner {
             last_drain_offline: Cell::new(false),
             sending: RefCell::new(HashSet::new()),
             timer: Cell::new(None),
+            timer_at: Cell::new(None),
             last_success_at: Cell::new(None),
             progress: Cell::new((0, 0)),
             wakeup: Wakeup::default(),
