@@ -275,3 +275,10 @@ impl Store {
         Self::commit(transaction).await
     }
 }
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        // A connection left open would block deleting or upgrading the database.
+        self.database.close();
+    }
+}

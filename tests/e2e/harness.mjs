@@ -217,3 +217,274 @@ export async function serviceWorkerDomain(browser) {
 export function appliedPaths(stats) {
   return stats.log.map((entry) => `${entry.method} ${entry.path}`);
 }
+
+// ---------------------------------------------------------------------------
+// Added helpers (resume and durability scenarios). Nothing above changed.
+
+/**
+ * Opens another tab on the same origin (a second page in the browser's
+ * context) at the test page, waiting until it is controlled and its shim is
+ * ready. The result works with `status`, `entries`, `send`, `pageFetch`.
+ */
+export async function openTab(browser) {
+  const page = await browser.context.newPage();
+  page.on('console', (message) => {
+    if (process.env.OUTBOX_E2E_VERBOSE) console.log(`[tab] ${message.text()}`);
+  });
+  await page.goto(browser.url);
+  await page.evaluate(() => window.outboxReady);
+  return {
+    context: browser.context,
+    page,
+    url: browser.url,
+    run: (fn, arg) => page.evaluate(fn, arg),
+    close: () => page.close(),
+  };
+}
+
+/**
+ * Sends a list of JSON mutations `[{method, path, body}]` one after the
+ * other from inside the page; gives `[{status, entry, body}]` (`entry` is the
+ * `Outbox-Entry` header as a number, or null).
+ */
+export function sendAll(browser, mutations) {
+  return browser.run(async (mutations) => {
+    const results = [];
+    for (const { method, path, body } of mutations) {
+      const response = await fetch(path, {
+        method,
+        headers: { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const entry = response.headers.get('outbox-entry');
+      results.push({ status: response.status, entry: entry === null ? null : Number(entry), body: await response.text() });
+    }
+    return results;
+  }, mutations);
+}
+
+/**
+ * Wakes the (possibly stopped) worker with a message the outbox ignores: the
+ * test site's own `ping`; resolves when its `pong` arrives, so the worker's
+ * top level has run again.
+ */
+export function wakeWorker(browser, timeoutMs = 15000) {
+  return browser.run((timeoutMs) => new Promise((resolve, reject) => {
+    const container = navigator.serviceWorker;
+    const timer = setTimeout(() => {
+      container.removeEventListener('message', onMessage);
+      reject(new Error(`no pong from the worker within ${timeoutMs} ms`));
+    }, timeoutMs);
+    function onMessage(event) {
+      if (event.data && event.data.site === 'pong') {
+        clearTimeout(timer);
+        container.removeEventListener('message', onMessage);
+        resolve(true);
+      }
+    }
+    container.addEventListener('message', onMessage);
+    if (!container.controller) {
+      clearTimeout(timer);
+      reject(new Error('the page has no controller'));
+      return;
+    }
+    container.controller.postMessage({ site: 'ping' });
+  }), timeoutMs);
+}
+
+/**
+ * Polls for `ms` and throws if `check` ever returns something other than
+ * true: proves that nothing happens on its own during a short window.
+ */
+export async function staysTrue(check, { ms = 600, intervalMs = 50, what = 'condition' } = {}) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const value = await check();
+    if (value !== true) {
+      throw new Error(`expected ${what} to hold for ${ms} ms; it broke with ${JSON.stringify(value)}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** Waits until the outbox holds no entries at all (every entry sent and removed). */
+export function waitQueueEmpty(browser, timeoutMs = 20000) {
+  return waitFor(async () => {
+    const s = await status(browser);
+    return s.total === 0 && !s.draining ? s : false;
+  }, { timeoutMs, what: 'an empty outbox queue' });
+}
+
+/**
+ * Checks that each key in `keys` was applied exactly once and that nothing
+ * else was applied; with `received`, also that the server received each key
+ * exactly once (no duplicate ever reached it). Gives a list of problems.
+ */
+export function exactlyOnceProblems(stats, keys, { received = false } = {}) {
+  const problems = [];
+  if (stats.applied !== keys.length) problems.push(`applied ${stats.applied}, expected ${keys.length}`);
+  for (const key of keys) {
+    const times = stats.appliedByKey[key] ?? 0;
+    if (times !== 1) problems.push(`key ${key} applied ${times} times`);
+    if (received) {
+      const got = stats.receivedByKey[key] ?? 0;
+      if (got !== 1) problems.push(`key ${key} received ${got} times`);
+    }
+  }
+  const known = new Set(keys);
+  for (const [key, times] of Object.entries(stats.appliedByKey)) {
+    if (!known.has(key)) problems.push(`unknown key ${key} applied ${times} times`);
+  }
+  return problems;
+}
+
+/**
+ * Groups the applied log by path: `{path: [{method, seq}]}` in applied order,
+ * `seq` read from the JSON body's `seq` field.
+ */
+export function appliedByPath(stats) {
+  const byPath = {};
+  for (const entry of stats.log) {
+    (byPath[entry.path] ||= []).push({ method: entry.method, seq: entry.body && entry.body.seq });
+  }
+  return byPath;
+}
+
+/**
+ * The same grouping for a list of mutations as sent, `[{method, path, body}]`:
+ * what `appliedByPath` must equal when every mutation was applied once, in
+ * order per entity.
+ */
+export function expectedByPath(mutations) {
+  const byPath = {};
+  for (const { method, path, body } of mutations) {
+    (byPath[path] ||= []).push({ method, seq: body && body.seq });
+  }
+  return byPath;
+}
+
+// ---------------------------------------------------------------------------
+// Added helpers (policy, order, bodies and bad-input scenarios). Nothing above changed.
+
+/**
+ * Every record of one object store of the outbox database (`sw-outbox`),
+ * read directly from the page: `[{key, type, text}]`, where `text` is the
+ * value as text (strings as they are, bytes decoded as UTF-8, anything else
+ * as JSON), so tests can search what is really on disk.
+ */
+export function idbRecords(browser, storeName = 'entries') {
+  return browser.run((storeName) => new Promise((resolve, reject) => {
+    const open = indexedDB.open('sw-outbox');
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const db = open.result;
+      const store = db.transaction(storeName).objectStore(storeName);
+      const keys = store.getAllKeys();
+      const values = store.getAll();
+      values.onerror = () => reject(values.error);
+      values.onsuccess = () => {
+        const describe = (value) => {
+          if (typeof value === 'string') return { type: 'string', text: value };
+          if (value instanceof ArrayBuffer) return { type: 'ArrayBuffer', text: new TextDecoder().decode(value) };
+          if (ArrayBuffer.isView(value)) {
+            return { type: value.constructor.name, text: new TextDecoder().decode(value) };
+          }
+          return { type: typeof value, text: JSON.stringify(value) };
+        };
+        const records = keys.result.map((key, index) => ({ key, ...describe(values.result[index]) }));
+        db.close();
+        resolve(records);
+      };
+    };
+  }), storeName);
+}
+
+/** Writes `value` under `key` into a store of `sw-outbox`, from the page (to damage it). */
+export function idbPut(browser, storeName, key, value) {
+  return browser.run(({ storeName, key, value }) => new Promise((resolve, reject) => {
+    const open = indexedDB.open('sw-outbox');
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const db = open.result;
+      const transaction = db.transaction(storeName, 'readwrite');
+      transaction.objectStore(storeName).put(value, key);
+      transaction.oncomplete = () => { db.close(); resolve(true); };
+      transaction.onerror = () => reject(transaction.error);
+    };
+  }), { storeName, key, value });
+}
+
+/**
+ * Posts `message` to the page's controller with a MessageChannel port and
+ * gives the first reply on that port, or null when none came within
+ * `timeoutMs`.
+ */
+export function postRaw(browser, message, { timeoutMs = 3000 } = {}) {
+  return browser.run(({ message, timeoutMs }) => new Promise((resolve) => {
+    const channel = new MessageChannel();
+    const timer = setTimeout(() => { channel.port1.close(); resolve(null); }, timeoutMs);
+    channel.port1.onmessage = ({ data }) => { clearTimeout(timer); channel.port1.close(); resolve(data); };
+    navigator.serviceWorker.controller.postMessage(message, [channel.port2]);
+  }), { message, timeoutMs });
+}
+
+/** The outbox events the test page recorded, optionally only those named `name`. */
+export function recordedEvents(browser, name) {
+  return browser.run((name) => window.outboxEvents.filter((e) => name === undefined || e.name === name), name);
+}
+
+/**
+ * Records every request the service worker itself sends (Playwright reports
+ * them for Chromium), with all their headers: `[{url, path, method, headers}]`.
+ */
+export function recordWorkerRequests(browser) {
+  const seen = [];
+  browser.context.on('request', (request) => {
+    if (!request.serviceWorker()) return;
+    const record = { url: request.url(), path: new URL(request.url()).pathname, method: request.method(), headers: null };
+    seen.push(record);
+    request.allHeaders().then((headers) => { record.headers = headers; }, () => { record.headers = request.headers(); });
+  });
+  return seen;
+}
+
+/**
+ * Sends a JSON mutation that must be queued (the server being down): asserts
+ * nothing, gives `{status, id, body}` with the entry id from the response.
+ */
+export async function queueJson(browser, method, path, body, headers = {}) {
+  const response = await send(browser, method, path, body, headers);
+  const id = response.headers['outbox-entry'] === undefined ? null : Number(response.headers['outbox-entry']);
+  return { status: response.status, id, body: response.body };
+}
+
+/**
+ * Starts recording, in the page, every change of one entry as `entries()`
+ * shows it (state, attempts, lastAttemptAt, nextAttemptAt), about every
+ * 10 ms, until it leaves the queue. `entryHistory` gives the snapshots.
+ */
+export function trackEntry(browser, id) {
+  return browser.run((id) => {
+    window.__outboxTrack = window.__outboxTrack || {};
+    const history = (window.__outboxTrack[id] = []);
+    (async () => {
+      for (;;) {
+        const list = await window.outbox.entries();
+        const entry = list.find((e) => e.id === id);
+        const last = history[history.length - 1];
+        if (!entry) { history.push({ gone: true, at: Date.now() }); return; }
+        const snap = { state: entry.state, attempts: entry.attempts, lastAttemptAt: entry.lastAttemptAt, nextAttemptAt: entry.nextAttemptAt, at: Date.now() };
+        if (!last || last.state !== snap.state || last.attempts !== snap.attempts || last.lastAttemptAt !== snap.lastAttemptAt || last.nextAttemptAt !== snap.nextAttemptAt) {
+          history.push(snap);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    })();
+    return true;
+  }, id);
+}
+
+/** The snapshots `trackEntry` recorded for an entry. */
+export function entryHistory(browser, id) {
+  return browser.run((id) => (window.__outboxTrack && window.__outboxTrack[id]) || [], id);
+}

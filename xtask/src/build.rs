@@ -4,7 +4,7 @@
 
 use crate::base64;
 use crate::prerequisites::{Tools, WASM_TARGET};
-use crate::process::{say, workspace_root, CommandLine};
+use crate::process::{cargo, say, workspace_root, CommandLine};
 use std::fs;
 use std::path::Path;
 
@@ -35,50 +35,43 @@ const WASM_FEATURES: [&str; 6] = [
 
 pub fn build(tools: &Tools) -> Result<(), String> {
     let root = workspace_root();
+    let dist = root.join(DIST_DIRECTORY);
+    // Removed before anything can fail, so a failed build never leaves an
+    // older runtime behind for the tests or the demo to pick up.
+    if dist.exists() {
+        fs::remove_dir_all(&dist)
+            .map_err(|error| format!("cannot remove {}: {error}", dist.display()))?;
+    }
     let missing: Vec<&str> = std::iter::once(LOADER)
         .chain(COPIED_FILES.iter().map(|(source, _)| *source))
         .filter(|source| !root.join(source).is_file())
         .collect();
     if !missing.is_empty() {
         return Err(format!(
-            "cannot build {DIST_DIRECTORY}: missing {} (they are written by hand, not generated)",
+            "cannot build {DIST_DIRECTORY}: missing source file(s) {}",
             missing.join(", ")
         ));
-    }
-    let dist = root.join(DIST_DIRECTORY);
-    // Removed before anything else so a failed build cannot leave an older
-    // runtime behind for the tests or the demo to pick up.
-    if dist.exists() {
-        fs::remove_dir_all(&dist)
-            .map_err(|error| format!("cannot remove {}: {error}", dist.display()))?;
     }
 
     say(format!(
         "building the wasm runtime (release, {WASM_TARGET})..."
     ));
-    CommandLine::new("cargo")
-        .arguments([
-            "build",
-            "--release",
-            "--target",
-            WASM_TARGET,
-            "-p",
-            "sw-outbox",
-            "--lib",
-        ])
-        .run()?;
+    cargo(&format!(
+        "build --release --target {WASM_TARGET} -p sw-outbox --lib"
+    ))
+    .run()?;
     let compiled = format!("target/{WASM_TARGET}/release/{LIBRARY_NAME}.wasm");
 
     say("generating the JavaScript glue (wasm-bindgen --target no-modules)...");
     CommandLine::new(tools.wasm_bindgen.to_string_lossy())
+        .arguments(["--target", "no-modules", "--no-typescript"])
         .arguments([
-            "--target",
-            "no-modules",
-            "--no-typescript",
             "--out-dir",
             BINDGEN_DIRECTORY,
+            "--out-name",
+            LIBRARY_NAME,
+            &compiled,
         ])
-        .arguments(["--out-name", LIBRARY_NAME, &compiled])
         .run()?;
     let bound = format!("{BINDGEN_DIRECTORY}/{LIBRARY_NAME}_bg.wasm");
     let optimized = format!("{BINDGEN_DIRECTORY}/{LIBRARY_NAME}_optimized.wasm");
@@ -92,14 +85,24 @@ pub fn build(tools: &Tools) -> Result<(), String> {
         .arguments([bound.as_str(), "-o", &optimized])
         .run()?;
 
-    say(format!("assembling {DIST_DIRECTORY}/outbox-sw.js..."));
+    say(format!("assembling {DIST_DIRECTORY}/..."));
+    assemble(&root.join(optimized), &dist)?;
+
+    say("building the reference server (outbox-demo)...");
+    cargo("build -p outbox-demo").run()
+}
+
+/// Writes dist/outbox from the optimized wasm, the glue and the hand-written
+/// sources, and reports the size that pages pay for.
+fn assemble(optimized: &Path, dist: &Path) -> Result<(), String> {
+    let root = workspace_root();
     let version = package_version(&read_text(&root.join("Cargo.toml"))?)?;
-    let wasm = fs::read(root.join(&optimized))
-        .map_err(|error| format!("cannot read {optimized}: {error}"))?;
+    let wasm = fs::read(optimized)
+        .map_err(|error| format!("cannot read {}: {error}", optimized.display()))?;
     let glue = read_text(&root.join(format!("{BINDGEN_DIRECTORY}/{LIBRARY_NAME}.js")))?;
     let loader = read_text(&root.join(LOADER))?;
     let script = service_worker_script(&version, &wasm, &glue, &loader);
-    fs::create_dir_all(&dist)
+    fs::create_dir_all(dist)
         .map_err(|error| format!("cannot create {}: {error}", dist.display()))?;
     let script_path = dist.join("outbox-sw.js");
     fs::write(&script_path, &script)
@@ -114,11 +117,7 @@ pub fn build(tools: &Tools) -> Result<(), String> {
         describe_size(script.len()),
         gzip_size(&script_path).map_or_else(|| "unknown (gzip failed)".to_string(), describe_size),
     ));
-
-    say("building the reference server (outbox-demo)...");
-    CommandLine::new("cargo")
-        .arguments(["build", "-p", "outbox-demo"])
-        .run()
+    Ok(())
 }
 
 /// One classic script holding the wasm bytes, the glue and the loader, so a

@@ -67,15 +67,52 @@ pub fn demo(port: u16) -> Result<ExitCode, String> {
          202 at once and the outbox sends it when you go back online. Fault injection listens on \
          http://127.0.0.1:{control_port}/. Stop with Ctrl-C."
     );
-    // Ctrl-C reaches the server directly (same process group); waiting here
-    // lets it shut down cleanly and passes its exit status on.
-    match server.run() {
-        Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(error) => {
-            eprintln!("xtask: {error}");
-            Ok(ExitCode::FAILURE)
-        }
+    let mut running = server.spawn()?;
+    ignore_interrupts();
+    let status = running
+        .wait()
+        .map_err(|error| format!("waiting for the demo server failed: {error}"))?;
+    if status.success() || interrupted(status) {
+        say("demo stopped");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("xtask: the demo server exited ({status})");
+        Ok(ExitCode::FAILURE)
     }
+}
+
+/// SIGINT's number on Linux and macOS.
+#[cfg(unix)]
+const INTERRUPT_SIGNAL: i32 = 2;
+
+/// Ctrl-C reaches the server directly, as it shares the terminal's process
+/// group. xtask itself ignores it (only after starting the server, which
+/// would otherwise inherit that), so it keeps waiting while the server shuts
+/// down and the shell prompt does not return early.
+#[cfg(unix)]
+fn ignore_interrupts() {
+    const SIG_IGN: usize = 1;
+    extern "C" {
+        fn signal(signal_number: i32, handler: usize) -> usize;
+    }
+    // SAFETY: installs libc's own "ignore" disposition; no handler code runs.
+    unsafe {
+        signal(INTERRUPT_SIGNAL, SIG_IGN);
+    }
+}
+
+#[cfg(not(unix))]
+fn ignore_interrupts() {}
+
+#[cfg(unix)]
+fn interrupted(status: std::process::ExitStatus) -> bool {
+    use std::os::unix::process::ExitStatusExt;
+    status.signal() == Some(INTERRUPT_SIGNAL)
+}
+
+#[cfg(not(unix))]
+fn interrupted(_status: std::process::ExitStatus) -> bool {
+    false
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Finds or installs every tool the other commands need, before they need
 //! it. What cannot be installed here is printed as a command to run by hand.
 
-use crate::process::{say, workspace_root, CommandLine};
+use crate::process::{cargo, say, workspace_root, CommandLine};
 use std::env;
 use std::ffi::OsString;
 use std::fs;
@@ -74,8 +74,7 @@ fn ensure_wasm_bindgen() -> Result<PathBuf, String> {
 fn install_wasm_bindgen(wanted: &str, found: &[(PathBuf, String)]) -> Result<PathBuf, String> {
     // Not `--locked`: one of the CLI's pinned dependencies is missing from
     // the registry here, while the unlocked build works.
-    let install =
-        CommandLine::new("cargo").arguments(["install", "wasm-bindgen-cli", "--version", wanted]);
+    let install = cargo(&format!("install wasm-bindgen-cli --version {wanted}"));
     let reason = match found.first() {
         Some((binary, version)) => format!("{} is {version}", binary.display()),
         None => "it is not installed".to_string(),

@@ -3,7 +3,7 @@
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 
 /// Prints one progress line, prefixed so it stands out from tool output.
@@ -17,6 +17,11 @@ pub fn workspace_root() -> PathBuf {
         .parent()
         .expect("xtask lives one level below the workspace root")
         .to_path_buf()
+}
+
+/// A cargo command from its arguments separated by spaces.
+pub fn cargo(arguments: &str) -> CommandLine {
+    CommandLine::new("cargo").arguments(arguments.split_whitespace())
 }
 
 /// A command together with the environment it needs, kept as text so the
@@ -60,14 +65,29 @@ impl CommandLine {
         command
     }
 
-    /// Runs with the terminal attached; fails when the program cannot start
-    /// or exits unsuccessfully.
+    /// Runs with the terminal attached; fails, naming the command, when the
+    /// program cannot start or exits unsuccessfully.
     pub fn run(&self) -> Result<(), String> {
-        let status = self
-            .command()
+        let status = self.status()?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("`{}` failed ({status})", self.display()))
+        }
+    }
+
+    /// Starts the program with the terminal attached, without waiting.
+    pub fn spawn(&self) -> Result<Child, String> {
+        self.command()
+            .spawn()
+            .map_err(|error| self.start_error(&error))
+    }
+
+    /// Runs with the terminal attached and returns how the program exited.
+    pub fn status(&self) -> Result<ExitStatus, String> {
+        self.command()
             .status()
-            .map_err(|error| self.start_error(&error))?;
-        self.check(status)
+            .map_err(|error| self.start_error(&error))
     }
 
     /// Runs and returns standard output, or `None` when the program is not
@@ -100,14 +120,6 @@ impl CommandLine {
         child
             .wait()
             .map_err(|error| format!("waiting for `{}` failed: {error}", self.display()))
-    }
-
-    pub fn check(&self, status: ExitStatus) -> Result<(), String> {
-        if status.success() {
-            Ok(())
-        } else {
-            Err(format!("`{}` failed ({status})", self.display()))
-        }
     }
 
     fn start_error(&self, error: &io::Error) -> String {

@@ -3,10 +3,10 @@
 
 use crate::build::{build, DEMO_SERVER, DIST_DIRECTORY};
 use crate::prerequisites::{self, Tools, CHROMEDRIVER, CHROMIUM, WASM_TARGET};
-use crate::process::{say, workspace_root, CommandLine};
+use crate::process::{cargo, say, workspace_root, CommandLine};
 use std::fs;
 use std::path::Path;
-use std::process::ExitCode;
+use std::process::{ExitCode, ExitStatus};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -71,6 +71,29 @@ struct Step {
 }
 
 impl Step {
+    fn new(name: &'static str, action: Action) -> Self {
+        Step {
+            name,
+            action,
+            skipped: None,
+            needs_browser: false,
+        }
+    }
+
+    fn in_browser(self) -> Self {
+        Step {
+            needs_browser: true,
+            ..self
+        }
+    }
+
+    fn skipped_unless(self, runnable: bool, reason: &'static str) -> Self {
+        Step {
+            skipped: (!runnable).then_some(reason),
+            ..self
+        }
+    }
+
     fn rerun(&self) -> String {
         match &self.action {
             Action::Check(line) | Action::Suite(line) | Action::TypeCheck(line) => line.display(),
@@ -80,22 +103,18 @@ impl Step {
 
     fn run(&self, tools: &Tools) -> (Counts, Result<(), String>) {
         let (mut counts, result) = match &self.action {
-            Action::Check(line) => (Counts::default(), line.run()),
+            Action::Check(line) => (Counts::default(), succeeded(line.status())),
             Action::Suite(line) => run_suite(line),
             Action::TypeCheck(line) => {
-                let result = line.run();
+                let result = succeeded(line.status());
                 let passed = u64::from(result.is_ok());
-                let counts = Counts {
-                    passed,
-                    failed: 1 - passed,
-                };
-                (counts, result)
+                (Counts { passed, failed: 0 }, result)
             }
             Action::Build => (Counts::default(), build(tools)),
         };
         // A step that fails without reporting a failing test (it did not
-        // compile, crashed, or is a check) still counts once, so the
-        // summary never reads "0 failed" for a failed run.
+        // compile, crashed, or is a check or tsc) counts as one failure, so
+        // the summary never reads "0 failed" for a failed run.
         if result.is_err() && counts.failed == 0 {
             counts.failed = 1;
         }
@@ -154,92 +173,60 @@ fn run_steps(options: &Options, totals: &mut Counts) -> Result<(), String> {
 }
 
 fn plan(options: &Options, root: &Path) -> Vec<Step> {
-    let cargo = |arguments: &[&str]| CommandLine::new("cargo").arguments(arguments.iter().copied());
-    let step = |name, action| Step {
-        name,
-        action,
-        skipped: None,
-        needs_browser: false,
-    };
-    let wasm_tests = step(
+    let wasm_tests = Step::new(
         "in-browser wasm tests",
         Action::Suite(
-            cargo(&["test", "-p", "sw-outbox", "--target", WASM_TARGET])
+            cargo(&format!("test -p sw-outbox --target {WASM_TARGET}"))
                 .environment("CHROMEDRIVER", CHROMEDRIVER)
                 .environment("WASM_BINDGEN_TEST_TIMEOUT", "120"),
         ),
+    )
+    .in_browser()
+    .skipped_unless(
+        has_wasm_tests(root),
+        "no tests/*.rs uses wasm_bindgen_test yet",
     );
-    let wasm_tests = Step {
-        skipped: (!has_wasm_tests(root)).then_some("no tests/*.rs uses wasm_bindgen_test yet"),
-        needs_browser: true,
-        ..wasm_tests
-    };
+
     let end_to_end_files = end_to_end_test_files(root);
-    let mut end_to_end = CommandLine::new("node")
+    let mut end_to_end_command = CommandLine::new("node")
         .arguments(["--test", "--test-concurrency=1"])
         .environment("OUTBOX_SERVER", root.join(DEMO_SERVER).to_string_lossy())
         .environment("OUTBOX_DIST", root.join(DIST_DIRECTORY).to_string_lossy())
         .environment("CHROMIUM", CHROMIUM);
     if let Some(pattern) = &options.filter {
-        end_to_end = end_to_end.arguments(["--test-name-pattern", pattern]);
+        end_to_end_command = end_to_end_command.arguments(["--test-name-pattern", pattern]);
     }
+    let has_end_to_end_tests = !end_to_end_files.is_empty();
     // Files rather than the folder: node 21 and later read a folder argument
     // as a glob that matches no test file.
-    let end_to_end = Step {
-        skipped: end_to_end_files
-            .is_empty()
-            .then_some("tests/e2e has no *.test.mjs yet"),
-        needs_browser: true,
-        ..step(
-            "end-to-end tests",
-            Action::Suite(end_to_end.arguments(end_to_end_files)),
-        )
-    };
-    let build_step = step("build", Action::Build);
+    let end_to_end = Step::new(
+        "end-to-end tests",
+        Action::Suite(end_to_end_command.arguments(end_to_end_files)),
+    )
+    .in_browser()
+    .skipped_unless(has_end_to_end_tests, "tests/e2e has no *.test.mjs yet");
+
+    let build_step = Step::new("build", Action::Build);
     if options.e2e_only {
         return vec![build_step, end_to_end];
     }
+    let type_check =
+        CommandLine::new("node_modules/.bin/tsc").arguments(["--noEmit", "-p", "app-shim"]);
     vec![
-        step(
-            "formatting",
-            Action::Check(cargo(&["fmt", "--all", "--", "--check"])),
-        ),
-        step(
+        Step::new("formatting", Action::Check(cargo("fmt --all -- --check"))),
+        Step::new(
             "clippy (host)",
-            Action::Check(cargo(&[
-                "clippy",
-                "--workspace",
-                "--all-targets",
-                "--",
-                "-D",
-                "warnings",
-            ])),
+            Action::Check(cargo("clippy --workspace --all-targets -- -D warnings")),
         ),
-        step(
+        Step::new(
             "clippy (wasm32)",
-            Action::Check(cargo(&[
-                "clippy",
-                "-p",
-                "sw-outbox",
-                "--target",
-                WASM_TARGET,
-                "--all-targets",
-                "--",
-                "-D",
-                "warnings",
-            ])),
+            Action::Check(cargo(&format!(
+                "clippy -p sw-outbox --target {WASM_TARGET} --all-targets -- -D warnings"
+            ))),
         ),
-        step(
-            "native tests",
-            Action::Suite(cargo(&["test", "--workspace"])),
-        ),
+        Step::new("native tests", Action::Suite(cargo("test --workspace"))),
         build_step,
-        step(
-            "page shim type check",
-            Action::TypeCheck(
-                CommandLine::new("node_modules/.bin/tsc").arguments(["--noEmit", "-p", "app-shim"]),
-            ),
-        ),
+        Step::new("page shim type check", Action::TypeCheck(type_check)),
         wasm_tests,
         end_to_end,
     ]
@@ -284,7 +271,16 @@ fn run_suite(line: &CommandLine) -> (Counts, Result<(), String>) {
         }
     });
     let counts = counts.into_inner().expect("no counting thread panics");
-    (counts, status.and_then(|status| line.check(status)))
+    (counts, succeeded(status))
+}
+
+/// The step already showed its command, so a failure only needs the exit
+/// status (or why the program could not start).
+fn succeeded(status: Result<ExitStatus, String>) -> Result<(), String> {
+    match status? {
+        status if status.success() => Ok(()),
+        status => Err(status.to_string()),
+    }
 }
 
 /// Counts from one output line: libtest and wasm-bindgen-test print
