@@ -24,6 +24,7 @@ export async function start(): Promise<Outbox> {
     const detail = event.detail;
     // Narrowing on `reason` exposes the HTTP status only where it exists.
     if (detail.reason === 'http_status') console.warn(detail.entry.url, detail.status, detail.message);
+    else if (detail.entry === null) console.warn('not queued:', detail.reason, detail.message);
     else console.warn(detail.entry.url, detail.reason);
   });
   outbox.addEventListener('conflict', async (event) => {

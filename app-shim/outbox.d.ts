@@ -27,15 +27,16 @@ export type Failure =
   | { reason: 'http_status'; status: number }
   | { reason: 'max_attempts' }
   | { reason: 'expired' }
-  | { reason: 'dependency' };
+  | { reason: 'invalid'; message: string };
 
 export interface Entry {
   id: number;
   method: string;
   url: string;
-  kind: string;
-  /** Entity key: entries with the same key replay in order. */
-  entity: string;
+  /** The route's `kind`, when it has one. */
+  kind: string | null;
+  /** Entity key: entries with the same key replay in order (null: no ordering). */
+  entity: string | null;
   priority: Priority;
   state: EntryState;
   attempts: number;
@@ -48,6 +49,8 @@ export interface Entry {
   failure: Failure | null;
   dependsOn: number[];
   idempotencyKey: string;
+  /** Body length in bytes. */
+  bodyBytes: number;
 }
 
 /** Count of entries in each state; finished (`done`) entries are not counted. */
@@ -63,6 +66,10 @@ export interface Status {
   draining: boolean;
   /** Progress of the current drain. */
   progress: { done: number; total: number };
+  /** Stored records that could not be read; they are skipped, not deleted. */
+  unreadable: { id: number; message: string }[];
+  /** Why the queue's storage could not be opened, if it could not. */
+  storeError: string | null;
 }
 
 // ---- event details -------------------------------------------------------
@@ -79,10 +86,17 @@ export interface SentDetail {
   body: Json;
 }
 
-export type FailedDetail = Failure & {
-  entry: Entry;
-  message: string;
-};
+/** An entry became a dead letter (`entry` set), or a request could not be
+ * queued or a stored record read (`entry` null). */
+export type FailedDetail =
+  | (Failure & { entry: Entry; message: string; body?: Json })
+  | {
+      entry: null;
+      reason: 'body_too_large' | 'queue_full' | 'storage' | 'corrupt';
+      message: string;
+      /** The unreadable record's id, for `corrupt`. */
+      id?: number;
+    };
 
 export interface ConflictDetail {
   entry: Entry;
@@ -100,7 +114,8 @@ export interface ResolvedDetail {
 
 export interface AuthRequiredDetail {
   entry: Entry;
-  status: 401 | 403;
+  /** The status that paused it; null when reported again after a worker restart. */
+  status: 401 | 403 | null;
 }
 
 /** Event name -> `detail` of the CustomEvent dispatched on an Outbox. */
