@@ -186,7 +186,7 @@ pub async fn handle(inner: Rc<Inner>, request: Request, route: usize) -> Result<
         .collect();
     let store = match store {
         Ok(store) => store,
-        Err(error) => return Ok(refuse(&inner, &entry, 507, "storage", &error.message).await?),
+        Err(error) => return refuse(&inner, &entry, 507, "storage", &error.message).await,
     };
     if inner.queue.borrow().len() as u64 >= inner.config.limits.max_entries {
         let message = format!(
