@@ -149,7 +149,8 @@ fn error(path: &str, message: impl Into<String>) -> ConfigError {
     }
 }
 
-fn type_name(value: &Value) -> &'static str {
+/// A JSON value's type, in words for error messages.
+pub(crate) fn type_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

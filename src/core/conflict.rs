@@ -10,6 +10,7 @@
 //! worker does these and feeds the results back here).
 
 use super::merge::{three_way_merge, MergeOutcome};
+use crate::core::config::type_name;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -273,17 +274,6 @@ pub fn custom_answer(answer: &Value) -> Result<CustomAnswer, String> {
             .ok_or_else(|| "custom resolver action \"send\" needs a \"body\"".to_string()),
         "drop" => Ok(CustomAnswer::Drop),
         _ => Ok(CustomAnswer::Manual),
-    }
-}
-
-fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

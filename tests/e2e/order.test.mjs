@@ -85,10 +85,16 @@ test('7: mutations of one entity are applied in queue order, one at a time (conc
     mutations.push({ method: 'PUT', path: '/api/concepts/same', body: { n } });
     mutations.push({ method: 'PUT', path: `/api/concepts/other${n}`, body: { n } });
   }
-  mutations.push({ method: 'PATCH', path: '/api/concepts/same', body: { n: 5, patched: true } });
   const queued = await queueAll(parallel, mutations);
   assert.equal(new Set(queued.map((e) => e.id)).size, mutations.length);
   await server.up();
+  // With the server back but the queue not yet drained, a new mutation of
+  // the same entity must queue behind the others, not overtake them.
+  const patch = { method: 'PATCH', path: '/api/concepts/same', body: { n: 5, patched: true } };
+  const behind = await queueJson(parallel, patch.method, patch.path, patch.body);
+  assert.equal(behind.status, 202, `queued behind the same entity: ${behind.body}`);
+  mutations.push(patch);
+  assert.equal((await server.stats()).requests, 0, 'nothing went to the server before the flush');
   await server.delay(DELAY);
   await parallel.run(() => window.outbox.flush());
   const stats = await waitFor(async () => {
@@ -130,11 +136,14 @@ test('7: Outbox-Depends-On holds an entry until the one it names is done', async
   // Parallel, with a slow server: the dependent is sent only after the answer.
   await server.call('/control/reset', {});
   const [c] = await queueAll(parallel, [{ method: 'PUT', path: '/api/concepts/dep-c', body: { n: 'c' } }]);
-  const [d] = await queueAll(parallel, [
-    { method: 'PUT', path: '/api/connections/dep-d', body: { n: 'd' }, headers: { 'Outbox-Depends-On': `${c.id}` } },
-  ]);
-  assert.deepEqual(d.dependsOn, [c.id]);
   await server.up();
+  // The server is back, but the dependency is still queued: the dependent
+  // must queue behind it rather than go out at once.
+  const dependent = await queueJson(parallel, 'PUT', '/api/connections/dep-d', { n: 'd' }, { 'Outbox-Depends-On': `${c.id}` });
+  assert.equal(dependent.status, 202, `queued behind its dependency: ${dependent.body}`);
+  const d = (await entries(parallel)).find((e) => e.id === dependent.id);
+  assert.deepEqual(d.dependsOn, [c.id]);
+  assert.equal((await server.stats()).requests, 0, 'nothing went to the server before the flush');
   await server.delay(DELAY);
   await parallel.run(() => window.outbox.flush());
   stats = await waitFor(async () => {
@@ -176,6 +185,20 @@ test('7: a dependent of a failed entry is blocked and never sent; retrying the d
   assert.deepEqual(appliedPaths(stats), ['PUT /api/concepts/blk-a', 'PUT /api/checkpoints/blk-b']);
   assert.equal(stats.receivedByKey[b.idempotencyKey], 1);
   await waitFor(async () => (await entries(serial)).length === 0, { what: 'an empty queue' });
+});
+
+test('7: a dependent of a cancelled entry is blocked and never sent', async () => {
+  const [a] = await queueAll(serial, [{ method: 'PUT', path: '/api/concepts/cnl-a', body: { n: 'a' } }]);
+  const [b] = await queueAll(serial, [
+    { method: 'PUT', path: '/api/concepts/cnl-b', body: { n: 'b' }, headers: { 'Outbox-Depends-On': String(a.id) } },
+  ]);
+  await serial.run((id) => window.outbox.cancel(id), a.id);
+  await waitFor(async () => (await entryState(serial, b.id)) === 'blocked', { what: 'the dependent to be blocked' });
+  await server.up();
+  await serial.run(() => window.outbox.flush());
+  assert.equal(await entryState(serial, b.id), 'blocked');
+  const stats = await server.stats();
+  assert.equal(stats.requests, 0, 'neither was sent');
 });
 
 test('8: a mutation applied before the connection dropped is replayed with the same key and applied once', async () => {
