@@ -432,6 +432,15 @@ impl Config {
         })
     }
 
+    /// The conditional route whose entities a same-origin `GET` of `path`
+    /// reads: the outbox records its answer as the base version.
+    pub fn conditional_route_for_get(&self, path: &str) -> Option<(usize, &Route)> {
+        self.routes
+            .iter()
+            .enumerate()
+            .find(|(_, route)| route.conditional && path.starts_with(&route.match_prefix))
+    }
+
     /// The first route matching a same-origin request, with its index.
     pub fn route_for(&self, method: &str, path: &str) -> Option<(usize, &Route)> {
         self.routes
@@ -692,6 +701,18 @@ mod tests {
             None
         );
         assert_eq!(config.route_for("POST", "/other"), None);
+        assert_eq!(config.conditional_route_for_get("/api/concepts/1"), None);
+        let conditional = parse(json!({"routes": [
+            {"match": "/api/concepts/"},
+            {"match": "/api/", "conditional": true},
+        ]}))
+        .unwrap();
+        assert_eq!(
+            conditional
+                .conditional_route_for_get("/api/concepts/1")
+                .map(|r| r.0),
+            Some(1)
+        );
     }
 
     #[test]

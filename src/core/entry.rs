@@ -159,6 +159,9 @@ pub struct Entry {
     pub conflict: Option<ConflictInfo>,
     /// Body length in bytes.
     pub body_bytes: u64,
+    /// Re-sends after automatic conflict resolutions so far.
+    #[serde(default)]
+    pub conflict_resends: u32,
 }
 
 impl Entry {
@@ -196,6 +199,7 @@ impl Entry {
             failure: None,
             conflict: None,
             body_bytes: 0,
+            conflict_resends: 0,
         }
     }
 
@@ -218,7 +222,27 @@ impl Entry {
             "dependsOn": self.depends_on,
             "idempotencyKey": self.idempotency_key,
             "bodyBytes": self.body_bytes,
+            "conflict": self.conflict,
         })
+    }
+
+    /// A new Idempotency-Key for a re-send with a different body or
+    /// precondition, derived from the entry's own so a server can tell the
+    /// two apart and still see they belong together.
+    pub fn rekey(&mut self) {
+        let key = format!(
+            "{}.{}",
+            self.idempotency_key.split('.').next().unwrap_or_default(),
+            self.conflict_resends + 1
+        );
+        self.set_header("Idempotency-Key", &key);
+        self.idempotency_key = key;
+    }
+
+    /// Sets a stored header, replacing any of the same name.
+    pub fn set_header(&mut self, name: &str, value: &str) {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.headers.push((name.to_owned(), value.to_owned()));
     }
 
     /// The value of a stored header, by case-insensitive name.
@@ -228,6 +252,14 @@ impl Entry {
             .find(|(key, _)| key.eq_ignore_ascii_case(name))
             .map(|(_, value)| value.as_str())
     }
+}
+
+/// The path of an absolute URL, without query or fragment.
+pub fn path_of(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(url, |i| &url[i + 3..]);
+    let path = after_scheme.find('/').map_or("/", |i| &after_scheme[i..]);
+    let end = path.find(['?', '#']).unwrap_or(path.len());
+    &path[..end]
 }
 
 /// Headers never written to storage: credentials must come fresh at replay.
@@ -366,6 +398,36 @@ mod tests {
         }
         assert!(storable_header("Content-Type"));
         assert!(storable_header("Idempotency-Key"));
+    }
+
+    #[test]
+    fn paths_of_urls() {
+        assert_eq!(
+            path_of("http://127.0.0.1:8080/api/concepts/7?x=1#f"),
+            "/api/concepts/7"
+        );
+        assert_eq!(path_of("http://host"), "/");
+        assert_eq!(path_of("/relative/path"), "/relative/path");
+    }
+
+    #[test]
+    fn rekeying_derives_a_new_key_from_the_first() {
+        let mut entry = sample();
+        entry.headers.push(("Idempotency-Key".into(), "k-1".into()));
+        entry.rekey();
+        assert_eq!(entry.idempotency_key, "k-1.1");
+        assert_eq!(entry.header("idempotency-key"), Some("k-1.1"));
+        entry.conflict_resends = 1;
+        entry.rekey();
+        assert_eq!(entry.idempotency_key, "k-1.2");
+        assert_eq!(
+            entry
+                .headers
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case("idempotency-key"))
+                .count(),
+            1
+        );
     }
 
     #[test]

@@ -7,14 +7,17 @@
 //!   apart so the queue loads without them;
 //! - `meta`: key = name; `nextId` keeps entry ids increasing across restarts,
 //!   so an id a page holds (e.g. in `Outbox-Depends-On`) never names a
-//!   different entry later.
+//!   different entry later;
+//! - `bases` (version 2): key = entity URL path, value = the base version
+//!   (JSON text of [`BaseVersion`]) seen in the last successful GET or
+//!   mutation response, for conditional routes.
 //!
 //! Every write that a page is told about is one transaction opened with
 //! `durability: "strict"`: the `idb` crate cannot pass transaction options,
 //! so the transaction is opened through a small binding and then awaited with
 //! `idb`.
 
-use crate::core::entry::{self, DecodeError, Entry, EntryId};
+use crate::core::entry::{self, BaseVersion, DecodeError, Entry, EntryId};
 use idb::{
     Database, DatabaseEvent, Factory, ObjectStoreParams, TransactionMode, TransactionResult,
 };
@@ -24,10 +27,11 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{IdbDatabase, IdbTransaction};
 
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 const ENTRIES: &str = "entries";
 const BODIES: &str = "bodies";
 const META: &str = "meta";
+const BASES: &str = "bases";
 
 #[wasm_bindgen]
 extern "C" {
@@ -119,7 +123,7 @@ impl Store {
             // Errors here abort the upgrade, which the open request reports.
             if let Ok(database) = event.database() {
                 let names = database.store_names();
-                for store in [ENTRIES, BODIES, META] {
+                for store in [ENTRIES, BODIES, META, BASES] {
                     if !names.iter().any(|n| n == store) {
                         let _ = database.create_object_store(store, ObjectStoreParams::new());
                     }
@@ -280,5 +284,42 @@ impl Drop for Store {
     fn drop(&mut self) {
         // A connection left open would block deleting or upgrading the database.
         self.database.close();
+    }
+}
+
+impl Store {
+    /// Every stored base version, by entity path; unreadable ones are skipped.
+    pub async fn bases(&self) -> Result<Vec<(String, BaseVersion)>, StoreError> {
+        let transaction = self
+            .database
+            .transaction(&[BASES], TransactionMode::ReadOnly)?;
+        let store = transaction.object_store(BASES)?;
+        let keys = store.get_all_keys(None, None)?.await?;
+        let values = store.get_all(None, None)?.await?;
+        Ok(keys
+            .iter()
+            .zip(values.iter())
+            .filter_map(|(key, value)| {
+                let base = serde_json::from_str(&value.as_string()?).ok()?;
+                Some((key.as_string()?, base))
+            })
+            .collect())
+    }
+
+    /// Stores an entity's base version and removes the ones named in `evict`.
+    pub async fn put_base(
+        &self,
+        path: &str,
+        base: &BaseVersion,
+        evict: &[String],
+    ) -> Result<(), StoreError> {
+        let transaction = self.strict(&[BASES])?;
+        let store = transaction.object_store(BASES)?;
+        let text = serde_json::to_string(base).unwrap_or_default();
+        store.put(&JsValue::from_str(&text), Some(&JsValue::from_str(path)))?;
+        for key in evict {
+            store.delete(JsValue::from_str(key))?;
+        }
+        Self::commit(transaction).await
     }
 }

@@ -207,14 +207,13 @@ async fn resolve(
             }
             // A new body is a new request: a server must not answer it with
             // the first attempt's stored response.
-            let key = format!("{}-r{}", entry.idempotency_key, entry.attempts);
-            entry.headers.retain(|(n, _)| {
-                !n.eq_ignore_ascii_case("idempotency-key") && !n.eq_ignore_ascii_case("if-match")
-            });
-            entry.headers.push(("Idempotency-Key".into(), key.clone()));
-            entry.idempotency_key = key;
-            if let Some(etag) = remote_etag {
-                entry.headers.push(("If-Match".into(), etag));
+            entry.rekey();
+            entry.conflict_resends += 1;
+            match remote_etag {
+                Some(etag) => entry.set_header("If-Match", &etag),
+                None => entry
+                    .headers
+                    .retain(|(n, _)| !n.eq_ignore_ascii_case("if-match")),
             }
             entry.state = transition(entry.state, State::Pending).map_err(|e| e.to_string())?;
             entry.uncertain = false;

@@ -1,24 +1,38 @@
 //! The drain: plan with the core scheduler, mark entries in flight under a
 //! lease, send them, and apply each outcome — one drain at a time per origin.
 
-use crate::core::entry::{ConflictInfo, Entry, EntryId, Failure};
+use crate::core::conflict::{
+    already_applied, custom_answer, decide, remote_timestamp, ConflictInput, CustomAnswer,
+    Resolution,
+};
+use crate::core::entry::{path_of, BaseVersion, ConflictInfo, Entry, EntryId, Failure};
 use crate::core::lifecycle::{transition, State};
 use crate::core::outcome::{classify, AttemptResult, Outcome};
 use crate::core::protocol::EventKind;
-use crate::core::retry::parse_retry_after;
+use crate::core::retry::{parse_http_date, parse_retry_after};
 use crate::core::scheduler::{plan, PlanOptions};
 use crate::replay::{self, header, Outgoing, SendError};
 use crate::worker::js;
 use crate::worker::runtime::Inner;
-use js_sys::{Function, Promise};
+use js_sys::{Function, Promise, Uint8Array};
 use serde_json::{json, Value};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use web_sys::Response;
 
 /// The Web Lock that makes one drain at a time per origin.
 pub const DRAIN_LOCK: &str = "sw-outbox-drain";
+
+/// Automatic re-sends after conflicts before one is left to the page.
+const MAX_CONFLICT_RESENDS: u32 = 3;
+
+/// Fields the server sets, ignored when checking whether a write landed.
+const SERVER_FIELDS: [&str; 3] = ["id", "version", "updatedAt"];
+
+/// Largest remote entity read to settle a conflict.
+const REMOTE_BODY_LIMIT: u64 = 1024 * 1024;
 
 /// Extra lease time beyond the attempt timeout.
 const LEASE_MARGIN_MS: u64 = 10_000;
@@ -393,7 +407,9 @@ impl Inner {
                 self.fail(entry, Failure::HttpStatus { status }, Some(body))
                     .await;
             }
-            (Outcome::Conflict { .. }, Ok(response)) => self.conflict(entry, response, &body).await,
+            (Outcome::Conflict { verify_first }, Ok(response)) => {
+                self.conflict(entry, response, &body, verify_first).await
+            }
             (_, _) => {
                 self.retry_later(entry, None, true, "no response".into())
                     .await;
@@ -430,10 +446,46 @@ impl Inner {
         Ok(headers)
     }
 
-    async fn done(&self, mut entry: Entry, response: web_sys::Response) {
+    async fn done(&self, entry: Entry, response: Response) {
         let status = response.status();
         let content_type = header(&response, "content-type");
-        let body = read_body(&response, self.config.limits.sent_body_bytes).await;
+        let etag = header(&response, "etag");
+        let last_modified_ms = header(&response, "last-modified").and_then(|v| parse_http_date(&v));
+        let body = read_body(
+            &response,
+            self.config.limits.sent_body_bytes.max(REMOTE_BODY_LIMIT),
+        )
+        .await;
+        let conditional = self
+            .config
+            .routes
+            .get(entry.route)
+            .is_some_and(|r| r.conditional);
+        if let (true, Some(etag)) = (conditional, etag) {
+            // The server's new version is the base of later edits of the entity.
+            let base = BaseVersion {
+                etag: Some(etag),
+                last_modified_ms,
+                body: Some(body.clone()).filter(Value::is_object),
+            };
+            self.record_base(path_of(&entry.url), base, Some(entry.id))
+                .await;
+        }
+        let body = if body.to_string().len() as u64 > self.config.limits.sent_body_bytes {
+            Value::Null
+        } else {
+            body
+        };
+        self.finish_done(entry, status, content_type, body).await;
+    }
+
+    async fn finish_done(
+        &self,
+        mut entry: Entry,
+        status: u16,
+        content_type: Option<String>,
+        body: Value,
+    ) {
         if !set_state(&mut entry, State::Done) {
             return;
         }
@@ -511,37 +563,257 @@ impl Inner {
         .await;
     }
 
+    /// Settles a 409/412 by the route's strategy, or leaves it to a page.
     async fn conflict(
         &self,
         mut entry: Entry,
-        response: web_sys::Response,
-        body: &js_sys::Uint8Array,
+        response: Response,
+        body: &Uint8Array,
+        verify_first: bool,
     ) {
         let status = response.status();
-        let remote_etag = header(&response, "etag");
-        let remote = read_body(&response, 1024 * 1024).await;
+        let mut remote_etag = header(&response, "etag");
+        let mut last_modified =
+            header(&response, "last-modified").and_then(|v| parse_http_date(&v));
+        let mut remote =
+            Some(read_body(&response, REMOTE_BODY_LIMIT).await).filter(Value::is_object);
+        if remote.is_none() || remote_etag.is_none() {
+            // The conflict answer is not the entity: read it.
+            if let Some((body, etag, modified)) = self.fetch_remote(&entry).await {
+                remote = body;
+                remote_etag = etag;
+                last_modified = modified;
+            }
+        }
         let local = String::from_utf8(body.to_vec())
             .ok()
             .and_then(|text| serde_json::from_str::<Value>(&text).ok());
-        if !set_state(&mut entry, State::Conflict) {
+        let Some(route) = self.config.routes.get(entry.route).cloned() else {
+            return;
+        };
+
+        if verify_first
+            && already_applied(
+                &entry.method,
+                local.as_ref(),
+                remote.as_ref(),
+                &SERVER_FIELDS,
+            )
+        {
+            // The earlier attempt was applied before its answer was lost.
+            self.finish_done(entry, status, None, remote.clone().unwrap_or(Value::Null))
+                .await;
             return;
         }
-        entry.last_error = Some(format!("HTTP {status}: conflict"));
-        entry.conflict = Some(ConflictInfo {
-            status,
-            remote: Some(remote.clone()).filter(|r| r.is_object()),
-            remote_etag,
-            pointers: Vec::new(),
-            reason: "manual strategy".into(),
-        });
-        let view = entry.view();
+
         let base = entry.base.as_ref().and_then(|b| b.body.clone());
-        let _ = self.save(entry).await;
-        self.emit(
-            EventKind::Conflict,
-            json!({"entry": view, "base": base, "local": local, "remote": remote, "pointers": []}),
-        )
-        .await;
+        let input = ConflictInput {
+            base: base.as_ref(),
+            local: local.as_ref(),
+            remote: remote.as_ref(),
+            remote_etag: remote_etag.as_deref(),
+            local_created_at_ms: entry.created_at,
+            remote_updated_ms: remote_timestamp(
+                remote.as_ref(),
+                &route.timestamp_field,
+                last_modified,
+            ),
+        };
+        let mut resolution = decide(route.strategy, &input);
+        if resolution == Resolution::AskCustom {
+            resolution = self
+                .ask_custom(&route, &base, &local, &remote, remote_etag.clone())
+                .await;
+        }
+        if matches!(resolution, Resolution::Resend { .. })
+            && entry.conflict_resends >= MAX_CONFLICT_RESENDS
+        {
+            resolution = Resolution::Manual {
+                pointers: Vec::new(),
+                reason: format!("still in conflict after {MAX_CONFLICT_RESENDS} re-sends"),
+            };
+        }
+
+        match resolution {
+            Resolution::Resend {
+                body: new_body,
+                if_match,
+            } => {
+                let kept = if new_body.is_some() {
+                    "merged"
+                } else {
+                    "local"
+                };
+                if let Some(new_body) = new_body {
+                    let bytes = new_body.to_string().into_bytes();
+                    let stored = match self.store().await {
+                        Ok(store) => {
+                            store
+                                .replace_body(entry.id, &Uint8Array::from(bytes.as_slice()))
+                                .await
+                        }
+                        Err(error) => Err(error),
+                    };
+                    if let Err(error) = stored {
+                        self.retry_later(
+                            entry,
+                            None,
+                            false,
+                            format!("storing the merged body: {error}"),
+                        )
+                        .await;
+                        return;
+                    }
+                    entry.body_bytes = bytes.len() as u64;
+                }
+                // A new body or precondition is a new request: a server must
+                // not answer it with the first attempt's stored response.
+                entry.rekey();
+                entry.conflict_resends += 1;
+                if let Some(etag) = if_match {
+                    entry.set_header("If-Match", &etag);
+                }
+                entry.base = Some(BaseVersion {
+                    etag: remote_etag,
+                    last_modified_ms: last_modified,
+                    body: remote,
+                });
+                entry.uncertain = false;
+                entry.next_attempt_at = None;
+                if set_state(&mut entry, State::Pending) {
+                    let view = entry.view();
+                    let _ = self.save(entry).await;
+                    self.emit(EventKind::Resolved, json!({"entry": view, "kept": kept}))
+                        .await;
+                }
+            }
+            Resolution::Superseded => {
+                if set_state(&mut entry, State::Superseded) {
+                    let (finished, total) = self.progress.get();
+                    self.progress.set((finished + 1, total));
+                    entry.last_error = Some(format!(
+                        "HTTP {status}: the remote write stands ({})",
+                        route.strategy.as_str()
+                    ));
+                    let view = entry.view();
+                    let _ = self.save(entry).await;
+                    self.emit(
+                        EventKind::Resolved,
+                        json!({"entry": view, "kept": "remote", "remote": remote}),
+                    )
+                    .await;
+                }
+            }
+            Resolution::Manual { pointers, reason } => {
+                if !set_state(&mut entry, State::Conflict) {
+                    return;
+                }
+                entry.last_error = Some(format!("HTTP {status}: conflict: {reason}"));
+                entry.conflict = Some(ConflictInfo {
+                    status,
+                    remote: remote.clone(),
+                    remote_etag,
+                    pointers: pointers.clone(),
+                    reason: reason.clone(),
+                });
+                let view = entry.view();
+                let _ = self.save(entry).await;
+                self.emit(
+                    EventKind::Conflict,
+                    json!({"entry": view, "base": base, "local": local, "remote": remote, "pointers": pointers, "reason": reason}),
+                )
+                .await;
+            }
+            Resolution::AskCustom => {}
+        }
+    }
+
+    /// Runs the route's custom function: `(base, local, remote) => decision`.
+    async fn ask_custom(
+        &self,
+        route: &crate::core::config::Route,
+        base: &Option<Value>,
+        local: &Option<Value>,
+        remote: &Option<Value>,
+        remote_etag: Option<String>,
+    ) -> Resolution {
+        let manual = |reason: String| Resolution::Manual {
+            pointers: Vec::new(),
+            reason,
+        };
+        let Some(function) = route.resolve.and_then(|i| self.functions.get(i as usize)) else {
+            return manual("no custom function".into());
+        };
+        let as_js = |v: &Option<Value>| v.as_ref().map_or(JsValue::NULL, js::to_js);
+        let mut answer = match function.call3(
+            &JsValue::UNDEFINED,
+            &as_js(base),
+            &as_js(local),
+            &as_js(remote),
+        ) {
+            Ok(answer) => answer,
+            Err(error) => {
+                return manual(format!(
+                    "the custom function threw: {}",
+                    js::describe(&error)
+                ))
+            }
+        };
+        if let Some(promise) = answer.dyn_ref::<Promise>() {
+            answer = match JsFuture::from(promise.clone()).await {
+                Ok(answer) => answer,
+                Err(error) => {
+                    return manual(format!(
+                        "the custom function rejected: {}",
+                        js::describe(&error)
+                    ))
+                }
+            };
+        }
+        let Some(answer) = js::from_js(&answer) else {
+            return manual("the custom function gave no JSON answer".into());
+        };
+        match custom_answer(&answer) {
+            Ok(CustomAnswer::Send(body)) => Resolution::Resend {
+                body: Some(body),
+                if_match: remote_etag,
+            },
+            Ok(CustomAnswer::Drop) => Resolution::Superseded,
+            Ok(CustomAnswer::Manual) => manual("the custom function left it to the page".into()),
+            Err(message) => manual(format!(
+                "the custom function's answer is invalid: {message}"
+            )),
+        }
+    }
+
+    /// The remote entity: (JSON body or None when gone, ETag, Last-Modified);
+    /// None when it could not be read.
+    async fn fetch_remote(
+        &self,
+        entry: &Entry,
+    ) -> Option<(Option<Value>, Option<String>, Option<u64>)> {
+        let headers: Vec<(String, String)> = self.auth.borrow().clone();
+        let outgoing = Outgoing {
+            method: "GET",
+            url: &entry.url,
+            headers: &headers,
+            body: None,
+            credentials: &entry.credentials,
+        };
+        let response = replay::send(&outgoing, self.config.limits.attempt_timeout_ms)
+            .await
+            .ok()?;
+        match response.status() {
+            404 | 410 => Some((None, None, None)),
+            200..=299 => {
+                let etag = header(&response, "etag");
+                let modified = header(&response, "last-modified").and_then(|v| parse_http_date(&v));
+                let body =
+                    Some(read_body(&response, REMOTE_BODY_LIMIT).await).filter(Value::is_object);
+                Some((body, etag, modified))
+            }
+            _ => None,
+        }
     }
 }
 

@@ -1,8 +1,9 @@
 //! The fetch path: decide synchronously whether a request is the outbox's,
 //! then send it through, or queue it when the network fails.
 
-use crate::core::entry::{storable_header, Entry, EntryId};
+use crate::core::entry::{storable_header, BaseVersion, Entry, EntryId};
 use crate::core::protocol::EventKind;
+use crate::core::retry::parse_http_date;
 use crate::replay::{self, Outgoing, SendError};
 use crate::worker::js;
 use crate::worker::runtime::Inner;
@@ -17,8 +18,18 @@ use web_sys::{Request, RequestMode, Response, ResponseInit, Url};
 /// The header a page uses to make a request wait for queued entries.
 pub const DEPENDS_ON: &str = "outbox-depends-on";
 
-/// The route index for a request the outbox handles, or None to leave it alone.
-pub fn route_of(inner: &Inner, request: &Request) -> Option<usize> {
+/// What the outbox does with a request it handles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handling {
+    /// A mutation on this route: send it, or queue it.
+    Mutation(usize),
+    /// A GET of an entity on this conditional route: pass it through and
+    /// record the answer as the entity's base version.
+    BaseRead(usize),
+}
+
+/// How the outbox handles a request, or None to leave it alone.
+pub fn route_of(inner: &Inner, request: &Request) -> Option<Handling> {
     // Navigations (form posts) and no-cors requests are never the outbox's.
     if matches!(request.mode(), RequestMode::Navigate | RequestMode::NoCors) {
         return None;
@@ -27,10 +38,64 @@ pub fn route_of(inner: &Inner, request: &Request) -> Option<usize> {
     if url.origin() != js::scope().location().origin() {
         return None;
     }
+    let path = url.pathname();
+    if request.method().eq_ignore_ascii_case("GET") {
+        return inner
+            .config
+            .conditional_route_for_get(&path)
+            .map(|(index, _)| Handling::BaseRead(index));
+    }
     inner
         .config
-        .route_for(&request.method(), &url.pathname())
-        .map(|(index, _)| index)
+        .route_for(&request.method(), &path)
+        .map(|(index, _)| Handling::Mutation(index))
+}
+
+/// Passes a GET through and records a successful JSON answer as the base
+/// version of the entity.
+pub async fn read_base(inner: Rc<Inner>, request: Request) -> Result<Response, JsValue> {
+    let path = Url::new(&request.url())
+        .map(|u| u.pathname())
+        .unwrap_or_default();
+    let Ok(response) = JsFuture::from(js::scope().fetch_with_request(&request)).await else {
+        // As without a service worker: a network error for the page.
+        return Ok(Response::error());
+    };
+    let response: Response = response.dyn_into()?;
+    if response.ok() {
+        if let Ok(copy) = response.clone() {
+            wasm_bindgen_futures::spawn_local(async move {
+                if let Some(base) = base_of(&copy).await {
+                    inner.record_base(&path, base, None).await;
+                }
+            });
+        }
+    }
+    Ok(response)
+}
+
+/// The base version in a successful response: its ETag, Last-Modified and
+/// JSON object body; None without an ETag.
+pub async fn base_of(response: &Response) -> Option<BaseVersion> {
+    let headers = response.headers();
+    let etag = headers.get("etag").ok().flatten()?;
+    let last_modified_ms = headers
+        .get("last-modified")
+        .ok()
+        .flatten()
+        .and_then(|v| parse_http_date(&v));
+    let text = JsFuture::from(response.text().ok()?)
+        .await
+        .ok()?
+        .as_string()?;
+    let body = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .filter(|v| v.is_object());
+    Some(BaseVersion {
+        etag: Some(etag),
+        last_modified_ms,
+        body,
+    })
 }
 
 fn json_response(
@@ -132,6 +197,9 @@ pub async fn handle(inner: Rc<Inner>, request: Request, route: usize) -> Result<
     }
     .to_owned();
     entry.body_bytes = body.length() as u64;
+    if route_config.conditional {
+        entry.base = inner.bases.borrow().get(&path).cloned();
+    }
 
     // The queue must be loaded to know whether this request has to wait.
     let store = inner.store().await;
@@ -151,10 +219,23 @@ pub async fn handle(inner: Rc<Inner>, request: Request, route: usize) -> Result<
     };
 
     if !must_wait {
+        // A conditional route sends the base ETag unless the page set If-Match;
+        // it is not stored: a replay takes the base current at that time.
+        let mut live_headers = headers.clone();
+        let page_if_match = headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("if-match"));
+        if let (true, false, Some(etag)) = (
+            route_config.conditional,
+            page_if_match,
+            entry.base.as_ref().and_then(|b| b.etag.clone()),
+        ) {
+            live_headers.push(("If-Match".to_owned(), etag));
+        }
         let outgoing = Outgoing {
             method: &method,
             url: &url,
-            headers: &headers,
+            headers: &live_headers,
             body: Some(&body),
             credentials: &entry.credentials,
         };
@@ -162,6 +243,16 @@ pub async fn handle(inner: Rc<Inner>, request: Request, route: usize) -> Result<
             Ok(response) => {
                 if (200..300).contains(&response.status()) {
                     inner.last_success_at.set(Some(js::now()));
+                    if route_config.conditional {
+                        if let Ok(copy) = response.clone() {
+                            let inner = inner.clone();
+                            wasm_bindgen_futures::spawn_local(async move {
+                                if let Some(base) = base_of(&copy).await {
+                                    inner.record_base(&path, base, None).await;
+                                }
+                            });
+                        }
+                    }
                 }
                 return Ok(response);
             }

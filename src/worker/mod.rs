@@ -51,12 +51,17 @@ impl Runtime {
     pub fn handle(&self, request: Request) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
-            let Some(route) = intercept::route_of(&inner, &request) else {
-                return Err(JsValue::from_str("not an outbox request"));
-            };
-            intercept::handle(inner, request, route)
-                .await
-                .map(JsValue::from)
+            match intercept::route_of(&inner, &request) {
+                Some(intercept::Handling::Mutation(route)) => {
+                    intercept::handle(inner, request, route)
+                        .await
+                        .map(JsValue::from)
+                }
+                Some(intercept::Handling::BaseRead(_)) => intercept::read_base(inner, request)
+                    .await
+                    .map(JsValue::from),
+                None => Err(JsValue::from_str("not an outbox request")),
+            }
         })
     }
 

@@ -2,7 +2,7 @@
 //! the store, and what every part needs to report changes to pages.
 
 use crate::core::config::Config;
-use crate::core::entry::{Entry, EntryId};
+use crate::core::entry::{path_of, BaseVersion, Entry, EntryId};
 use crate::core::lifecycle::State;
 use crate::core::protocol::{event, EventKind};
 use crate::store::{Store, StoreError, Unreadable};
@@ -10,7 +10,7 @@ use crate::worker::js;
 use js_sys::{Function, Promise};
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
@@ -23,6 +23,10 @@ pub struct Inner {
     pub functions: Vec<Function>,
     /// Every entry not yet removed, by id (bodies stay in the store).
     pub queue: RefCell<BTreeMap<EntryId, Entry>>,
+    /// Base versions of entities on conditional routes, by URL path.
+    pub bases: RefCell<HashMap<String, BaseVersion>>,
+    /// Paths in `bases`, oldest first, to keep it bounded.
+    pub base_order: RefCell<VecDeque<String>>,
     /// Records that could not be read at load.
     pub unreadable: RefCell<Vec<Unreadable>>,
     /// The next entry id to give.
@@ -90,6 +94,9 @@ impl Wakeup {
     }
 }
 
+/// Most base versions kept; the oldest are forgotten first.
+pub const MAX_BASES: usize = 1000;
+
 /// The database name; one queue per origin.
 pub const DATABASE: &str = "sw-outbox";
 
@@ -100,6 +107,8 @@ impl Inner {
             config,
             functions,
             queue: RefCell::new(BTreeMap::new()),
+            bases: RefCell::new(HashMap::new()),
+            base_order: RefCell::new(VecDeque::new()),
             unreadable: RefCell::new(Vec::new()),
             next_id: Cell::new(1),
             store: RefCell::new(None),
@@ -146,6 +155,14 @@ impl Inner {
             }
             Err(error) => *self.store_error.borrow_mut() = Some(error.message),
         }
+        if let Ok(bases) = store.bases().await {
+            let mut order = self.base_order.borrow_mut();
+            let mut map = self.bases.borrow_mut();
+            for (path, base) in bases {
+                order.push_back(path.clone());
+                map.insert(path, base);
+            }
+        }
         *self.store.borrow_mut() = Some(Rc::new(store));
         let unreadable = self.unreadable.borrow().clone();
         for record in unreadable {
@@ -174,6 +191,43 @@ impl Inner {
                     .clone()
                     .unwrap_or_else(|| "the outbox store is not open".into()),
             }),
+        }
+    }
+
+    /// Records an entity's base version (in memory and in the store), and
+    /// moves it to later open entries of that entity: they were made on top
+    /// of this version.
+    pub async fn record_base(&self, path: &str, base: BaseVersion, after: Option<EntryId>) {
+        let mut evict = Vec::new();
+        {
+            let mut order = self.base_order.borrow_mut();
+            order.retain(|p| p != path);
+            order.push_back(path.to_owned());
+            while order.len() > MAX_BASES {
+                if let Some(old) = order.pop_front() {
+                    self.bases.borrow_mut().remove(&old);
+                    evict.push(old);
+                }
+            }
+        }
+        self.bases
+            .borrow_mut()
+            .insert(path.to_owned(), base.clone());
+        if let Ok(store) = self.store().await {
+            let _ = store.put_base(path, &base, &evict).await;
+        }
+        if let Some(after) = after {
+            let later: Vec<Entry> = self
+                .queue
+                .borrow()
+                .values()
+                .filter(|e| e.id > after && e.state.is_open() && path_of(&e.url) == path)
+                .cloned()
+                .collect();
+            for mut entry in later {
+                entry.base = Some(base.clone());
+                let _ = self.save(entry).await;
+            }
         }
     }
 

@@ -195,6 +195,11 @@ test('12: a corrupted IndexedDB record is reported and skipped; the rest of the 
     await idbPut(browser, 'entries', garbage, 'this is not json {{{');
     await idbPut(browser, 'entries', notText, { some: 'object' });
     await idbPut(browser, 'entries', notEntry, JSON.stringify({ hello: 'world' }));
+    // A readable record under the wrong key (a copy of a real one): loading
+    // it would send that entry twice.
+    const copied = max + 13;
+    const original = (await idbRecords(browser, 'entries')).find((r) => r.key === ids[0]);
+    await idbPut(browser, 'entries', copied, original.text);
 
     const sw = await serviceWorkerDomain(browser);
     await sw.stopAll();
@@ -209,7 +214,7 @@ test('12: a corrupted IndexedDB record is reported and skipped; the rest of the 
     const reported = await waitFor(async () => {
       const fromEvents = await corruptEvents();
       const all = new Set([...unreadable, ...fromEvents]);
-      return [garbage, notText, notEntry].every((id) => all.has(id)) ? { unreadable, fromEvents } : false;
+      return [garbage, notText, notEntry, copied].every((id) => all.has(id)) ? { unreadable, fromEvents } : false;
     }, { what: 'the damaged records to be reported', timeoutMs: 5000 }).catch(async (error) => {
       throw new Error(`${error.message}; status.unreadable=${JSON.stringify(s.unreadable)} events=${JSON.stringify(await corruptEvents())}`);
     });
@@ -222,16 +227,18 @@ test('12: a corrupted IndexedDB record is reported and skipped; the rest of the 
     await waitFor(async () => (await server.stats()).applied >= 3, { what: 'the 3 readable entries applied' });
     const stats = await server.stats();
     assert.equal(stats.applied, 3);
-    assert.equal(stats.requests, 3);
+    assert.equal(stats.requests, 3, 'each readable entry was sent once; the copy was not sent');
+    assert.equal(Object.keys(stats.appliedByKey).length, 3);
+    assert.ok(Object.values(stats.appliedByKey).every((n) => n === 1), JSON.stringify(stats.appliedByKey));
     assert.deepEqual(await entries(browser), []);
     const keys = (await idbRecords(browser, 'entries')).map((r) => r.key).sort((a, b) => a - b);
-    assert.deepEqual(keys, [garbage, notText, notEntry], 'the damaged records are left where they were');
+    assert.deepEqual(keys, [garbage, notText, notEntry, copied], 'the damaged records are left where they were');
 
     // New mutations still queue, under ids that do not collide with them.
     await server.down();
     const again = await queueJson(browser, 'PUT', '/api/concepts/after', { after: true });
     assert.equal(again.status, 202, again.body);
-    assert.ok(![garbage, notText, notEntry].includes(again.id), `new id ${again.id}`);
+    assert.ok(again.id > copied, `new id ${again.id} comes after every key in the store`);
     await server.up();
     await browser.run(() => window.outbox.flush());
     await waitFor(async () => (await server.stats()).applied >= 4, { what: 'the new entry applied' });

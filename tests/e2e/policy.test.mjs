@@ -124,6 +124,23 @@ test('5: 429 with Retry-After: 2 delays the next attempt by at least 2 s', async
   assert.equal(stats.appliedByKey[entry.idempotencyKey], 1);
 });
 
+test('5: 503 with Retry-After as an HTTP date is honoured too', async () => {
+  const entry = await queueOne('PUT', '/api/concepts/retry-date', { v: 1 });
+  // HTTP dates have whole seconds: 3 s from now is 2 to 3 s away.
+  const retryAfter = new Date(Date.now() + 3000).toUTCString();
+  await server.fail({ count: 1, status: 503, retryAfter, path: '/api/concepts/retry-date' });
+  await trackEntry(browser, entry.id);
+  const upStart = await upAndFlush();
+  const sent = await sentEvent(entry.id);
+  const history = await entryHistory(browser, entry.id);
+  const a0 = attemptsBefore(history, upStart, entry.attempts);
+  const waiting = waitingAfter(history, a0 + 1);
+  assert.ok(waiting, `the entry waited after the 503: ${JSON.stringify(history)}`);
+  const gap = sent.detail.entry.lastAttemptAt - waiting.lastAttemptAt;
+  assert.ok(gap >= 1500, `the retry came ${gap} ms after the 503 (Retry-After: ${retryAfter}), expected about 2-3 s`);
+  assert.ok(gap <= 4000, `the retry came ${gap} ms after the 503 (Retry-After: ${retryAfter})`);
+});
+
 test('6: 400 fails the entry (dead letter, surfaced) and retry() sends it again', async () => {
   const entry = await queueOne('POST', '/api/concepts/bad', { name: 'bad' });
   const key = entry.idempotencyKey;

@@ -11,6 +11,14 @@ if (config.routes) {
     if (route.replayHeaders === 'token-from-cache') {
       route.replayHeaders = async () => ({ 'X-Replay-Token': 'from-function' });
     }
+    // Custom conflict resolvers, by name.
+    if (route.resolve === 'prefer-local-name') {
+      route.resolve = (base, local, remote) => ({ action: 'send', body: { ...remote, name: local.name } });
+    } else if (route.resolve === 'throws') {
+      route.resolve = () => {
+        throw new Error('resolver exploded');
+      };
+    }
   }
 }
 Outbox.install(config);
