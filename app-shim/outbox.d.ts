@@ -51,6 +51,18 @@ export interface Entry {
   idempotencyKey: string;
   /** Body length in bytes. */
   bodyBytes: number;
+  /** Set when `state` is `conflict`. */
+  conflict: ConflictInfo | null;
+}
+
+/** What a conflict that waits for a page is about. */
+export interface ConflictInfo {
+  status: number;
+  remote: Json;
+  remoteEtag: string | null;
+  /** JSON pointers of the fields changed both ways. */
+  pointers: string[];
+  reason: string;
 }
 
 /** Count of entries in each state; finished (`done`) entries are not counted. */
@@ -105,6 +117,8 @@ export interface ConflictDetail {
   remote: Json;
   /** JSON pointers (e.g. "/label") of the fields changed both ways. */
   pointers: string[];
+  /** Why it was left to the page. */
+  reason: string;
 }
 
 export interface ResolvedDetail {

@@ -138,6 +138,17 @@
       }
       return current().flush();
     },
+    /**
+     * Records `response` (to a GET of an entity on a conditional route) as the
+     * entity's base version, for a site whose own fetch listener serves those
+     * GETs. Resolves to true if it was recorded.
+     */
+    recordBase(request, response) {
+      if (config === null) {
+        return Promise.reject(new Error('call Outbox.install(config) first'));
+      }
+      return current().recordBase(request, response);
+    },
     /** The queue's status. */
     status() {
       if (config === null) {

@@ -143,6 +143,32 @@ impl Runtime {
         })
     }
 
+    /// Records a successful answer to a GET of an entity as its base
+    /// version, for a site whose own fetch listener serves those GETs.
+    /// Resolves to true if it was recorded (a conditional route, a 2xx
+    /// answer with an ETag).
+    #[wasm_bindgen(js_name = recordBase)]
+    pub fn record_base(&self, request: &Request, response: &web_sys::Response) -> Promise {
+        let inner = self.inner.clone();
+        let path = web_sys::Url::new(&request.url())
+            .map(|url| url.pathname())
+            .ok()
+            .filter(|path| inner.config.conditional_route_for_get(path).is_some());
+        let copy = response.clone().ok().filter(|_| response.ok());
+        future_to_promise(async move {
+            let (Some(path), Some(copy)) = (path, copy) else {
+                return Ok(JsValue::FALSE);
+            };
+            match intercept::base_of(&copy).await {
+                Some(base) => {
+                    inner.record_base(&path, base, None).await;
+                    Ok(JsValue::TRUE)
+                }
+                None => Ok(JsValue::FALSE),
+            }
+        })
+    }
+
     /// The queue's status.
     pub fn status(&self) -> Promise {
         let inner = self.inner.clone();
