@@ -1,5 +1,5 @@
 // Types for the sw-outbox page shim (outbox.js). Shapes follow
-// docs/protocol.md, protocol version 1, field for field.
+// the README's "Protocol" section, protocol version 1, field for field.
 
 /** Any JSON value. */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -143,7 +143,7 @@ export interface OutboxEventMap {
   'auth-required': AuthRequiredDetail;
 }
 
-// ---- raw messages (docs/protocol.md) -------------------------------------
+// ---- raw messages (README, "Protocol") -------------------------------------
 
 export interface EntriesFilter {
   states?: EntryState[];
@@ -169,8 +169,7 @@ export interface OutboxResults {
   cancel: { cancelled: number };
   clear: { removed: number };
   auth: { resumed: number };
-  /** protocol.md does not specify this result yet. */
-  resolve: unknown;
+  resolve: { resolved: number; kept: Resolution };
 }
 
 /** Worker -> page, exactly one per command, on the command's port. */

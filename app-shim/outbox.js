@@ -1,5 +1,5 @@
 // sw-outbox page shim: registers the worker, sends commands, re-dispatches
-// the worker's events. Protocol: docs/protocol.md (version 1). Types: outbox.d.ts.
+// the worker's events. Protocol: README.md, "Protocol" (version 1). Types: outbox.d.ts.
 
 const PROTOCOL = 1;
 const DEFAULT_TIMEOUT_MS = 10000;

@@ -86,7 +86,7 @@ async function flushUntil(b, id, check, what) {
     await b.run(() => window.outbox.flush());
     last = await entryOf(b, id);
     return check(last);
-  }, { what: `${what}: entry ${id}`, intervalMs: 150, timeoutMs: 15000 });
+  }, { what: `${what}: entry ${id}`, intervalMs: 150, timeoutMs: 10000 });
   return last;
 }
 
