@@ -210,11 +210,10 @@ pub async fn handle(inner: Rc<Inner>, request: Request, route: usize) -> Result<
                 .values()
                 .any(|e| e.state.is_open() && e.entity.as_deref() == Some(entity))
         });
-        let dependency_open = entry.depends_on.iter().any(|id| {
-            queue
-                .get(id)
-                .is_some_and(|d| d.state != crate::core::lifecycle::State::Done)
-        });
+        let dependency_open = entry
+            .depends_on
+            .iter()
+            .any(|id| queue.get(id).is_some_and(|d| d.state.is_open()));
         entity_busy || dependency_open
     };
 
