@@ -205,11 +205,10 @@ pub async fn handle(inner: Rc<Inner>, request: Request, route: usize) -> Result<
     let store = inner.store().await;
     let must_wait = {
         let queue = inner.queue.borrow();
-        let entity_busy = entry.entity.as_deref().is_some_and(|entity| {
-            queue
-                .values()
-                .any(|e| e.state.is_open() && e.entity.as_deref() == Some(entity))
-        });
+        let entity_busy = entry
+            .entity
+            .as_deref()
+            .is_some_and(|entity| inner.entity_has_open_entries(entity));
         let dependency_open = entry
             .depends_on
             .iter()
