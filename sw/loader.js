@@ -3,6 +3,11 @@
 // and forwards the worker's events to the Rust runtime, which decides
 // everything. If the wasm instance traps, the loader answers the requests it
 // had taken from the network and starts a fresh instance for the next event.
+//
+// Every request the outbox takes gets its Idempotency-Key here, before the
+// wasm sees it: if the instance traps after storing the entry, the network
+// answer and the later replay carry the same key, so a server that honours
+// keys applies the write once.
 (function () {
   'use strict';
   const bytes = self.__outboxWasmBytes;
@@ -11,24 +16,48 @@
   let startWork = null;
   // Requests handed to the current instance, answered from the network if it traps.
   const taken = new Set();
+  // Traps seen in this worker's life.
+  let traps = 0;
 
   function create() {
     const bindings = __outboxBindings();
     bindings.initSync({ module: bytes });
     runtime = new bindings.Runtime(config);
+    if (traps > 0) {
+      // The trapped instance may have died holding the drain lock.
+      runtime.stealDrainLock();
+    }
     startWork = runtime.start().catch((error) => trapped(error));
   }
 
   function trapped(error) {
-    if (!(error instanceof WebAssembly.RuntimeError)) {
+    if (!(error instanceof WebAssembly.RuntimeError) || runtime === null) {
       return;
     }
+    traps += 1;
     console.error('outbox: the wasm instance trapped; starting a fresh one', error);
     runtime = null;
-    for (const answer of taken) {
+    const answers = [...taken];
+    taken.clear();
+    for (const answer of answers) {
       answer();
     }
-    taken.clear();
+  }
+
+  // A trap in the instance's asynchronous work (its tasks run as microtasks
+  // and callbacks) reaches the scope as an uncaught error, not as a rejection
+  // of the promise the loader holds.
+  self.addEventListener('error', (event) => trapped(event.error));
+  self.addEventListener('unhandledrejection', (event) => trapped(event.reason));
+
+  // The request with an Idempotency-Key, added when the page set none.
+  function withKey(request) {
+    if (request.headers.has('idempotency-key')) {
+      return request;
+    }
+    const headers = new Headers(request.headers);
+    headers.set('Idempotency-Key', crypto.randomUUID());
+    return new Request(request, { headers });
   }
 
   function current() {
@@ -58,25 +87,56 @@
     if (!handles) {
       return;
     }
-    const backup = event.request.clone();
-    event.respondWith(
-      new Promise((resolve) => {
-        const fallback = () => resolve(fetch(backup));
-        taken.add(fallback);
-        runtime
-          .handle(event.request)
-          .then(resolve, (error) => {
-            trapped(error);
-            resolve(
-              new Response(JSON.stringify({ error: 'outbox', message: String(error) }), {
-                status: 500,
-                headers: { 'content-type': 'application/json' },
-              }),
-            );
-          })
-          .finally(() => taken.delete(fallback));
-      }),
-    );
+    let request = event.request;
+    try {
+      request = withKey(request);
+    } catch (error) {
+      // A request that cannot be copied keeps its own headers; the wasm adds the key.
+    }
+    event.respondWith(answer(request, false));
+  }
+
+  // The outbox's response to `request`. If the instance traps before it
+  // answers, a fresh instance answers it (finding the entry if the trapped
+  // one had stored it); if that one traps too, the network does.
+  function answer(request, recovered) {
+    const spare = request.clone();
+    const instead = () => (recovered ? fetch(spare) : again(spare));
+    return new Promise((resolve) => {
+      const fallback = () => resolve(instead());
+      let work;
+      try {
+        work = current().handle(request, recovered);
+      } catch (error) {
+        trapped(error);
+        resolve(instead());
+        return;
+      }
+      taken.add(fallback);
+      work
+        .then(resolve, (error) => {
+          trapped(error);
+          resolve(
+            new Response(JSON.stringify({ error: 'outbox', message: String(error) }), {
+              status: 500,
+              headers: { 'content-type': 'application/json' },
+            }),
+          );
+        })
+        .finally(() => taken.delete(fallback));
+    });
+  }
+
+  function again(request) {
+    try {
+      if (!current().handles(request)) {
+        return fetch(request);
+      }
+    } catch (error) {
+      trapped(error);
+      return fetch(request);
+    }
+    return answer(request, true);
   }
 
   function onSync(event) {

@@ -115,7 +115,8 @@ impl Inner {
             })
         });
         // The lock's promise resolves with the task's value.
-        match js::with_lock(DRAIN_LOCK, task).await {
+        let steal = self.steal_lock.replace(false);
+        match js::with_lock(DRAIN_LOCK, steal, task).await {
             Ok(Some(offline)) => offline.as_bool().unwrap_or(false),
             Ok(None) => self.drain_loop(trigger, false).await,
             Err(error) => {

@@ -128,9 +128,25 @@ fn parse_depends_on(value: &str) -> Result<Vec<EntryId>, String> {
         .collect()
 }
 
+/// The 202 that tells the page its request is queued as entry `id`.
+fn queued_response(id: EntryId) -> Result<Response, JsValue> {
+    json_response(
+        202,
+        &json!({"queued": true, "id": id}),
+        &[("Outbox-Entry", id.to_string())],
+    )
+}
+
 /// Handles a request the outbox owns; the promise always resolves to a
-/// response.
-pub async fn handle(inner: Rc<Inner>, request: Request, route: usize) -> Result<Response, JsValue> {
+/// response. `recovered` marks a request a trapped instance had taken: if
+/// that instance stored it before trapping, the stored entry (found by its
+/// Idempotency-Key, which the loader sets) answers it instead of a copy.
+pub async fn handle(
+    inner: Rc<Inner>,
+    request: Request,
+    route: usize,
+    recovered: bool,
+) -> Result<Response, JsValue> {
     let Some(route_config) = inner.config.routes.get(route).cloned() else {
         return json_response(
             500,
@@ -203,6 +219,17 @@ pub async fn handle(inner: Rc<Inner>, request: Request, route: usize) -> Result<
 
     // The queue must be loaded to know whether this request has to wait.
     let store = inner.store().await;
+    if recovered {
+        let stored = inner
+            .queue
+            .borrow()
+            .values()
+            .find(|queued| queued.idempotency_key == idempotency_key)
+            .map(|queued| queued.id);
+        if let Some(id) = stored {
+            return queued_response(id);
+        }
+    }
     let must_wait = {
         let queue = inner.queue.borrow();
         let entity_busy = entry
@@ -297,11 +324,7 @@ pub async fn handle(inner: Rc<Inner>, request: Request, route: usize) -> Result<
     inner.emit(EventKind::Queued, json!({"entry": view})).await;
     inner.emit_status().await;
     inner.clone().after_enqueue(next_attempt_at);
-    json_response(
-        202,
-        &json!({"queued": true, "id": id}),
-        &[("Outbox-Entry", id.to_string())],
-    )
+    queued_response(id)
 }
 
 async fn refuse(

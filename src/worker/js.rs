@@ -135,8 +135,10 @@ pub async fn register_sync(tag: &str) {
 
 /// Runs `task` while holding the named Web Lock and gives its value, where
 /// the browser has Web Locks; gives None (without running it) where it has not.
+/// With `steal`, takes the lock from its holder (whose request then fails).
 pub async fn with_lock(
     name: &str,
+    steal: bool,
     task: Box<dyn FnOnce() -> Promise>,
 ) -> Result<Option<JsValue>, JsValue> {
     let navigator = Reflect::get(&scope(), &"navigator".into())?;
@@ -146,7 +148,14 @@ pub async fn with_lock(
     }
     let request: Function = Reflect::get(&locks, &"request".into())?.dyn_into()?;
     let callback = Closure::once_into_js(move |_lock: JsValue| -> JsValue { task().into() });
-    let promise: Promise = request.call2(&locks, &name.into(), &callback)?.dyn_into()?;
+    let promise: Promise = if steal {
+        let options = Object::new();
+        Reflect::set(&options, &"steal".into(), &JsValue::TRUE)?;
+        request.call3(&locks, &name.into(), &options, &callback)?
+    } else {
+        request.call2(&locks, &name.into(), &callback)?
+    }
+    .dyn_into()?;
     JsFuture::from(promise).await.map(Some)
 }
 

@@ -42,18 +42,27 @@ impl Runtime {
         })
     }
 
+    /// Makes this instance's first drain take the drain lock from its holder:
+    /// the loader calls it on the instance that replaces a trapped one.
+    #[wasm_bindgen(js_name = stealDrainLock)]
+    pub fn steal_drain_lock(&self) {
+        self.inner.steal_lock.set(true);
+    }
+
     /// True if the outbox handles this request (decided synchronously).
     pub fn handles(&self, request: &Request) -> bool {
         intercept::route_of(&self.inner, request).is_some()
     }
 
     /// The response to a request the outbox handles. Always resolves.
-    pub fn handle(&self, request: Request) -> Promise {
+    /// `recovered` is set when a trapped instance had taken the request.
+    pub fn handle(&self, request: Request, recovered: Option<bool>) -> Promise {
         let inner = self.inner.clone();
+        let recovered = recovered.unwrap_or(false);
         future_to_promise(async move {
             match intercept::route_of(&inner, &request) {
                 Some(intercept::Handling::Mutation(route)) => {
-                    intercept::handle(inner, request, route)
+                    intercept::handle(inner, request, route, recovered)
                         .await
                         .map(JsValue::from)
                 }

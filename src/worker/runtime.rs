@@ -60,6 +60,9 @@ pub struct Inner {
     pub last_success_at: Cell<Option<u64>>,
     /// Progress of the current drain: (finished, total).
     pub progress: Cell<(u64, u64)>,
+    /// The next drain takes the drain lock from its holder: a trapped
+    /// instance of this worker may have died holding it.
+    pub steal_lock: Cell<bool>,
     /// Wakes the drain loop when an attempt ends.
     pub wakeup: Wakeup,
 }
@@ -125,6 +128,7 @@ impl Inner {
             timer_at: Cell::new(None),
             last_success_at: Cell::new(None),
             progress: Cell::new((0, 0)),
+            steal_lock: Cell::new(false),
             wakeup: Wakeup::default(),
         });
         let loading = inner.clone();

@@ -1,6 +1,47 @@
 // The test site's service worker: the outbox beside the site's own listeners.
 // The config comes from the script URL (`/sw.js?config=<json>`), so each test
 // can switch triggers and limits.
+
+// A real wasm trap on demand, for the trap-recovery tests: after the page
+// sends `{site: 'arm-trap', prefix}`, the next call from the outbox's wasm
+// to an import whose name starts with `prefix` runs a one-instruction wasm
+// function (`unreachable`), so a genuine RuntimeError unwinds through the
+// outbox's wasm frames exactly as a trap inside them would.
+const trapper = new WebAssembly.Instance(new WebAssembly.Module(new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
+  0x01, 0x04, 0x01, 0x60, 0x00, 0x00, // type: () -> ()
+  0x03, 0x02, 0x01, 0x00, // one function of that type
+  0x07, 0x08, 0x01, 0x04, 0x74, 0x72, 0x61, 0x70, 0x00, 0x00, // export "trap"
+  0x0a, 0x05, 0x01, 0x03, 0x00, 0x00, 0x0b, // body: unreachable
+])));
+let armedPrefix = null;
+let trapsFired = 0;
+const RealInstance = WebAssembly.Instance;
+WebAssembly.Instance = function (module, imports) {
+  for (const namespace of Object.values(imports || {})) {
+    for (const [name, value] of Object.entries(namespace)) {
+      if (typeof value !== 'function') continue;
+      namespace[name] = function (...args) {
+        if (armedPrefix !== null && name.startsWith(armedPrefix)) {
+          armedPrefix = null;
+          trapsFired += 1;
+          trapper.exports.trap();
+        }
+        return value.apply(this, args);
+      };
+    }
+  }
+  return new RealInstance(module, imports);
+};
+self.addEventListener('message', (event) => {
+  if (event.data && event.data.site === 'arm-trap') {
+    armedPrefix = event.data.prefix;
+    event.ports[0].postMessage({ site: 'armed' });
+  } else if (event.data && event.data.site === 'traps') {
+    event.ports[0].postMessage({ site: 'traps', fired: trapsFired });
+  }
+});
+
 importScripts('/outbox/outbox-sw.js');
 
 const params = new URL(self.location.href).searchParams;
