@@ -50,9 +50,9 @@
   self.addEventListener('error', (event) => trapped(event.error));
   self.addEventListener('unhandledrejection', (event) => trapped(event.reason));
 
-  // The request with an Idempotency-Key, added when the page set none.
+  // The mutation with an Idempotency-Key, added when the page set none.
   function withKey(request) {
-    if (request.headers.has('idempotency-key')) {
+    if (request.method === 'GET' || request.method === 'HEAD' || request.headers.has('idempotency-key')) {
       return request;
     }
     const headers = new Headers(request.headers);

@@ -54,6 +54,14 @@ pub struct Route {
     pub priority: Priority,
     /// Send `If-Match` with the base version's ETag and record base versions.
     pub conditional: bool,
+    /// The outbox answers GETs of the route's entities itself to record base
+    /// versions; false leaves GETs to the site, which hands responses to
+    /// `Outbox.recordBase`.
+    pub record_gets: bool,
+    /// Top-level fields the server manages (ids, versions, times): a merge
+    /// takes them from the remote, and they are ignored when checking
+    /// whether a write already landed.
+    pub server_fields: Vec<String>,
     /// The remote JSON field holding the last-modified time in ms.
     pub timestamp_field: String,
     /// The index of the `resolve` function, for the custom strategy.
@@ -136,6 +144,9 @@ impl std::error::Error for ConfigError {}
 
 /// The methods a route applies to when it names none.
 pub const MUTATION_METHODS: [&str; 4] = ["POST", "PUT", "PATCH", "DELETE"];
+
+/// The default `serverFields` of a route.
+pub const DEFAULT_SERVER_FIELDS: [&str; 3] = ["id", "version", "updatedAt"];
 
 struct Fields<'a> {
     path: String,
@@ -479,6 +490,8 @@ fn parse_route(path: &str, value: &Value) -> Result<Route, ConfigError> {
             "strategy",
             "priority",
             "conditional",
+            "recordGets",
+            "serverFields",
             "timestampField",
             "resolve",
             "replayHeaders",
@@ -566,6 +579,34 @@ fn parse_route(path: &str, value: &Value) -> Result<Route, ConfigError> {
         })?,
     };
 
+    let server_fields = match fields.get("serverFields") {
+        None => DEFAULT_SERVER_FIELDS
+            .iter()
+            .map(|f| f.to_string())
+            .collect(),
+        Some(Value::Array(items)) => {
+            let mut names = Vec::new();
+            for (index, item) in items.iter().enumerate() {
+                match item.as_str() {
+                    Some(name) if !name.is_empty() => names.push(name.to_owned()),
+                    _ => {
+                        return Err(error(
+                            &format!("{}[{index}]", fields.at("serverFields")),
+                            format!("expected a field name, got {item}"),
+                        ))
+                    }
+                }
+            }
+            names
+        }
+        Some(other) => {
+            return Err(error(
+                &fields.at("serverFields"),
+                format!("expected an array of field names, got {}", type_name(other)),
+            ))
+        }
+    };
+
     let resolve = fields.function("resolve")?;
     if strategy == Strategy::Custom && resolve.is_none() {
         return Err(error(
@@ -591,6 +632,8 @@ fn parse_route(path: &str, value: &Value) -> Result<Route, ConfigError> {
         strategy,
         priority,
         conditional: fields.boolean("conditional", false)?,
+        record_gets: fields.boolean("recordGets", true)?,
+        server_fields,
         timestamp_field: fields
             .string("timestampField")?
             .unwrap_or_else(|| "updatedAt".to_owned()),
@@ -629,6 +672,27 @@ mod tests {
         assert_eq!(config.limits, Limits::default());
         assert_eq!(config.triggers, Triggers::default());
         assert_eq!(config.sync_tag, "sw-outbox");
+    }
+
+    #[test]
+    fn server_fields_and_record_gets_parse_with_defaults_and_clear_errors() {
+        let config = parse(json!({"routes": [
+            {"match": "/a/", "conditional": true},
+            {"match": "/b/", "conditional": true, "recordGets": false, "serverFields": ["rev"]},
+        ]}))
+        .unwrap();
+        assert!(config.routes[0].record_gets);
+        assert_eq!(config.routes[0].server_fields, DEFAULT_SERVER_FIELDS);
+        assert!(!config.routes[1].record_gets);
+        assert_eq!(config.routes[1].server_fields, ["rev"]);
+        assert_eq!(
+            parse(json!({"routes": [{"match": "/a/", "serverFields": "id"}]})).unwrap_err(),
+            "outbox config: routes[0].serverFields: expected an array of field names, got a string"
+        );
+        assert_eq!(
+            parse(json!({"routes": [{"match": "/a/", "serverFields": ["id", 3]}]})).unwrap_err(),
+            "outbox config: routes[0].serverFields[1]: expected a field name, got 3"
+        );
     }
 
     #[test]

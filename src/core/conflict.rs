@@ -9,7 +9,7 @@
 //! function, storing conflicts and reporting resolutions to pages (the
 //! worker does these and feeds the results back here).
 
-use super::merge::{three_way_merge, MergeOutcome};
+use super::merge::{apply_merge_patch, three_way_merge, MergeOutcome};
 use crate::core::config::type_name;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -79,6 +79,11 @@ pub struct ConflictInput<'a> {
     pub local_created_at_ms: u64,
     /// When the remote was last updated, in ms (see [`remote_timestamp`]).
     pub remote_updated_ms: Option<u64>,
+    /// The queued mutation's method: a PATCH body holds only the changes.
+    pub method: &'a str,
+    /// Top-level fields the server manages: a merge takes them from the
+    /// remote instead of merging them.
+    pub server_fields: &'a [String],
 }
 
 /// What to do about a conflict.
@@ -143,8 +148,38 @@ fn merge(input: &ConflictInput) -> Resolution {
     if !all_objects {
         return manual(Vec::new(), "merge needs JSON objects");
     }
-    match three_way_merge(base, local, remote) {
-        MergeOutcome::Clean(merged) => resend(Some(merged), input),
+    // A PATCH names only what it changes: the local document is the base
+    // with the patch applied, not the patch alone (whose missing fields
+    // would read as deletions).
+    let local = if input.method.eq_ignore_ascii_case("PATCH") {
+        apply_merge_patch(base, local)
+    } else {
+        local.clone()
+    };
+    let without_server_fields = |value: &Value| {
+        let mut value = value.clone();
+        if let Some(object) = value.as_object_mut() {
+            for field in input.server_fields {
+                object.remove(field);
+            }
+        }
+        value
+    };
+    match three_way_merge(
+        &without_server_fields(base),
+        &without_server_fields(&local),
+        &without_server_fields(remote),
+    ) {
+        MergeOutcome::Clean(mut merged) => {
+            if let (Some(merged), Some(remote)) = (merged.as_object_mut(), remote.as_object()) {
+                for field in input.server_fields {
+                    if let Some(value) = remote.get(field) {
+                        merged.insert(field.clone(), value.clone());
+                    }
+                }
+            }
+            resend(Some(merged), input)
+        }
         MergeOutcome::Conflicts { pointers, .. } => {
             manual(pointers, "fields changed on both sides")
         }
@@ -205,7 +240,7 @@ pub fn already_applied(
     method: &str,
     local: Option<&Value>,
     remote: Option<&Value>,
-    ignore: &[&str],
+    ignore: &[String],
 ) -> bool {
     if method.eq_ignore_ascii_case("DELETE") {
         return remote.is_none();
@@ -213,7 +248,7 @@ pub fn already_applied(
     match (local, remote) {
         (Some(Value::Object(local)), Some(Value::Object(remote))) => local
             .iter()
-            .filter(|(key, _)| !ignore.contains(&key.as_str()))
+            .filter(|(key, _)| !ignore.iter().any(|field| field == *key))
             .all(|(key, value)| remote.get(key) == Some(value)),
         (Some(Value::Object(_)), _) => false,
         (Some(local), Some(remote)) => local == remote,
@@ -297,6 +332,8 @@ mod tests {
             remote_etag: Some("\"v2\""),
             local_created_at_ms: LOCAL_AT,
             remote_updated_ms,
+            method: "PUT",
+            server_fields: &[],
         }
     }
 
@@ -382,6 +419,53 @@ mod tests {
                 if_match: Some("\"v2\"".to_string())
             }
         );
+    }
+
+    #[test]
+    fn merge_takes_server_fields_from_the_remote() {
+        let server_fields = ["id", "version", "updatedAt"].map(String::from);
+        let base = json!({"id": "1", "label": "Cat", "strength": 1, "version": 3, "updatedAt": 30});
+        // A PUT of the document without the server's fields.
+        let local = json!({"label": "Kitty", "strength": 1});
+        let remote =
+            json!({"id": "1", "label": "Cat", "strength": 5, "version": 4, "updatedAt": 40});
+        let mut conflict = input(Some(&base), Some(&local), Some(&remote), None);
+        assert!(matches!(
+            decide(Strategy::Merge, &conflict),
+            Resolution::Manual { ref pointers, .. } if pointers.contains(&"/version".to_string())
+        ));
+        conflict.server_fields = &server_fields;
+        assert_eq!(
+            decide(Strategy::Merge, &conflict),
+            Resolution::Resend {
+                body: Some(
+                    json!({"id": "1", "label": "Kitty", "strength": 5, "version": 4, "updatedAt": 40})
+                ),
+                if_match: Some("\"v2\"".to_string())
+            }
+        );
+    }
+
+    #[test]
+    fn merge_reads_a_patch_as_changes_to_the_base() {
+        let base = json!({"label": "Cat", "strength": 1, "note": "x"});
+        let patch = json!({"label": "Kitty", "note": null});
+        let remote = json!({"label": "Cat", "strength": 5, "note": "x"});
+        let mut conflict = input(Some(&base), Some(&patch), Some(&remote), None);
+        conflict.method = "PATCH";
+        assert_eq!(
+            decide(Strategy::Merge, &conflict),
+            Resolution::Resend {
+                body: Some(json!({"label": "Kitty", "strength": 5})),
+                if_match: Some("\"v2\"".to_string())
+            }
+        );
+        // As a PUT, the same body deletes `strength`, which the remote changed.
+        conflict.method = "PUT";
+        assert!(matches!(
+            decide(Strategy::Merge, &conflict),
+            Resolution::Manual { ref pointers, .. } if pointers == &vec!["/strength".to_string()]
+        ));
     }
 
     #[test]
@@ -473,7 +557,7 @@ mod tests {
 
     #[test]
     fn a_put_that_already_landed_is_recognised() {
-        let ignore = ["id", "version", "updatedAt"];
+        let ignore = ["id", "version", "updatedAt"].map(String::from);
         let local = json!({"id": 7, "label": "Cat", "meta": {"a": 1}, "version": 1});
         let landed =
             json!({"id": 7, "label": "Cat", "meta": {"a": 1}, "version": 2, "extra": true});

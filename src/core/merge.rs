@@ -35,6 +35,29 @@ pub enum MergeOutcome {
     },
 }
 
+/// Applies a JSON Merge Patch (RFC 7396) to `target`: object members of
+/// `patch` replace or (when `null`) remove those of `target`, recursively;
+/// any other patch replaces the target whole. This is how a PATCH body that
+/// names only the changed fields becomes the full document it asks for.
+pub fn apply_merge_patch(target: &Value, patch: &Value) -> Value {
+    let Value::Object(patch) = patch else {
+        return patch.clone();
+    };
+    let mut result = match target {
+        Value::Object(target) => target.clone(),
+        _ => Map::new(),
+    };
+    for (key, value) in patch {
+        if value.is_null() {
+            result.remove(key);
+        } else {
+            let merged = apply_merge_patch(result.get(key).unwrap_or(&Value::Null), value);
+            result.insert(key.clone(), merged);
+        }
+    }
+    Value::Object(result)
+}
+
 /// Merges the changes `local` and `remote` each made to `base`.
 ///
 /// At the top level, unless all three are objects, the values are atomic:
@@ -399,5 +422,21 @@ mod tests {
                 prop_assert!(pointers.windows(2).all(|pair| pair[0] <= pair[1]));
             }
         }
+    }
+
+    #[test]
+    fn a_merge_patch_replaces_removes_and_recurses() {
+        let target = json!({"a": 1, "b": {"c": 2, "d": 3}, "e": [1, 2]});
+        let patch = json!({"a": null, "b": {"c": 20}, "e": [3], "f": "new"});
+        assert_eq!(
+            apply_merge_patch(&target, &patch),
+            json!({"b": {"c": 20, "d": 3}, "e": [3], "f": "new"})
+        );
+        // A non-object patch replaces the target; a non-object target is replaced by an object patch.
+        assert_eq!(apply_merge_patch(&target, &json!([1])), json!([1]));
+        assert_eq!(
+            apply_merge_patch(&json!(5), &json!({"x": null, "y": 1})),
+            json!({"y": 1})
+        );
     }
 }

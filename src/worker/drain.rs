@@ -28,9 +28,6 @@ pub const DRAIN_LOCK: &str = "sw-outbox-drain";
 /// Automatic re-sends after conflicts before one is left to the page.
 const MAX_CONFLICT_RESENDS: u32 = 3;
 
-/// Fields the server sets, ignored when checking whether a write landed.
-const SERVER_FIELDS: [&str; 3] = ["id", "version", "updatedAt"];
-
 /// Largest remote entity read to settle a conflict.
 const REMOTE_BODY_LIMIT: u64 = 1024 * 1024;
 
@@ -598,7 +595,7 @@ impl Inner {
                 &entry.method,
                 local.as_ref(),
                 remote.as_ref(),
-                &SERVER_FIELDS,
+                &route.server_fields,
             )
         {
             // The earlier attempt was applied before its answer was lost.
@@ -619,6 +616,8 @@ impl Inner {
                 &route.timestamp_field,
                 last_modified,
             ),
+            method: &entry.method,
+            server_fields: &route.server_fields,
         };
         let mut resolution = decide(route.strategy, &input);
         if resolution == Resolution::AskCustom {

@@ -43,6 +43,7 @@ pub fn route_of(inner: &Inner, request: &Request) -> Option<Handling> {
         return inner
             .config
             .conditional_route_for_get(&path)
+            .filter(|(_, route)| route.record_gets)
             .map(|(index, _)| Handling::BaseRead(index));
     }
     inner

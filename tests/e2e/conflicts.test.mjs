@@ -5,7 +5,7 @@ import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   startServer, openBrowser, send, pageFetch, entries, testConfig, waitFor,
-  queueJson, recordedEvents, recordWorkerRequests,
+  queueJson, recordedEvents, recordWorkerRequests, postRaw,
 } from './harness.mjs';
 
 // Every route conditional, with the per-kind default strategies of the
@@ -17,6 +17,7 @@ const config = testConfig({
     { match: '/api/concepts/throws-', kind: 'concept', conditional: true, strategy: 'custom', resolve: 'throws' },
     { match: '/api/concepts/manual-', kind: 'concept', conditional: true, strategy: 'manual' },
     { match: '/api/concepts/', kind: 'concept', conditional: true, strategy: 'last-write-wins' },
+    { match: '/api/connections/site-', kind: 'connection', conditional: true, strategy: 'merge', recordGets: false },
     { match: '/api/connections/', kind: 'connection', conditional: true, strategy: 'merge' },
     { match: '/api/checkpoints/', kind: 'checkpoint', conditional: true, strategy: 'first-write-wins', priority: 'critical' },
   ],
@@ -195,6 +196,29 @@ test('2: connection, merge: label changed offline, strength remotely: the server
   assert.equal(resolved.length, 1);
   assert.equal(resolved[0].detail.kept, 'merged');
   assert.equal((await eventsFor(browser, 'conflict', entry.id)).length, 0, 'no manual conflict');
+});
+
+test('Outbox.recordBase: the site serves the GETs; the base it hands over lets a partial PUT merge', async () => {
+  const path = '/api/connections/site-1';
+  await createAndRead(browser, 'connections', 'site-1', { from: 'a', to: 'b', label: 'l0', strength: 1 });
+  const served = await postRaw(browser, { site: 'served-gets' });
+  assert.ok(served.count >= 1, `the site's own listener served the GET: ${JSON.stringify(served)}`);
+  // The page sends the fields it edits, without the server's id/version/updatedAt.
+  const entry = await queueOffline(browser, 'PUT', path, { from: 'a', to: 'b', label: 'local', strength: 1 });
+  await remoteEdit('connections', 'site-1', { strength: 5 });
+  await server.up();
+  await flushUntil(browser, entry.id, (e) => e === null, 'the merged document sent');
+
+  const current = await entity('connections', 'site-1');
+  assert.equal(current.label, 'local', 'the local change is kept');
+  assert.equal(current.strength, 5, 'the remote change is kept');
+  const firstSend = await workerSends(path, entry.idempotencyKey);
+  // (Attempts while the app port was down count too.)
+  assert.ok(firstSend.length >= 1, 'the queued write was sent');
+  assert.deepEqual(new Set(firstSend.map((r) => r.headers['if-match'])), new Set(['"1"']), 'with the recorded base ETag');
+  const resolved = await eventsFor(browser, 'resolved', entry.id);
+  assert.equal(resolved.length, 1);
+  assert.equal(resolved[0].detail.kept, 'merged');
 });
 
 test('2: connection, merge: label changed both ways is a manual conflict; the page resolves with a merged body', async () => {

@@ -37,6 +37,8 @@ self.addEventListener('message', (event) => {
   if (event.data && event.data.site === 'arm-trap') {
     armedPrefix = event.data.prefix;
     event.ports[0].postMessage({ site: 'armed' });
+  } else if (event.data && event.data.site === 'served-gets') {
+    event.ports[0].postMessage({ site: 'served-gets', count: siteServedGets });
   } else if (event.data && event.data.site === 'traps') {
     event.ports[0].postMessage({ site: 'traps', fired: trapsFired });
   }
@@ -69,6 +71,23 @@ self.addEventListener('install', () => self.skipWaiting());
 self.addEventListener('fetch', (event) => {
   if (new URL(event.request.url).pathname === '/own/echo') {
     event.respondWith(new Response('own fetch listener', { headers: { 'content-type': 'text/plain' } }));
+  }
+});
+
+// On routes with `recordGets: false` the site serves the GETs itself and
+// hands each response to the outbox as the entity's base version.
+const siteServedPrefixes = (config.routes || [])
+  .filter((route) => route.recordGets === false)
+  .map((route) => route.match);
+let siteServedGets = 0;
+self.addEventListener('fetch', (event) => {
+  const path = new URL(event.request.url).pathname;
+  if (event.request.method === 'GET' && siteServedPrefixes.some((prefix) => path.startsWith(prefix))) {
+    event.respondWith(fetch(event.request).then(async (response) => {
+      siteServedGets += 1;
+      await Outbox.recordBase(event.request, response.clone());
+      return response;
+    }));
   }
 });
 self.addEventListener('message', (event) => {
