@@ -63,16 +63,23 @@ pub async fn read_base(inner: Rc<Inner>, request: Request) -> Result<Response, J
         return Ok(Response::error());
     };
     let response: Response = response.dyn_into()?;
-    if response.ok() {
-        if let Ok(copy) = response.clone() {
-            wasm_bindgen_futures::spawn_local(async move {
-                if let Some(base) = base_of(&copy).await {
-                    inner.record_base(&path, base, None).await;
-                }
-            });
-        }
-    }
+    record_base_later(inner, path, &response);
     Ok(response)
+}
+
+/// Records a successful answer as the base version of the entity at `path`,
+/// reading a copy of it after the page has the original.
+fn record_base_later(inner: Rc<Inner>, path: String, response: &Response) {
+    if !response.ok() {
+        return;
+    }
+    if let Ok(copy) = response.clone() {
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Some(base) = base_of(&copy).await {
+                inner.record_base(&path, base, None).await;
+            }
+        });
+    }
 }
 
 /// The base version in a successful response: its ETag, Last-Modified and
@@ -270,14 +277,7 @@ pub async fn handle(
                 if (200..300).contains(&response.status()) {
                     inner.last_success_at.set(Some(js::now()));
                     if route_config.conditional {
-                        if let Ok(copy) = response.clone() {
-                            let inner = inner.clone();
-                            wasm_bindgen_futures::spawn_local(async move {
-                                if let Some(base) = base_of(&copy).await {
-                                    inner.record_base(&path, base, None).await;
-                                }
-                            });
-                        }
+                        record_base_later(inner.clone(), path, &response);
                     }
                 }
                 return Ok(response);
