@@ -72,7 +72,7 @@ pub struct BaseVersion {
 
 /// Why an entry is a dead letter.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "reason", rename_all = "snake_case")]
+#[serde(tag = "reason", rename_all = "snake_case", try_from = "FailureFields")]
 pub enum Failure {
     /// The server answered with a final status.
     HttpStatus {
@@ -88,6 +88,36 @@ pub enum Failure {
         /// What was wrong.
         message: String,
     },
+}
+
+/// A stored [`Failure`], read field by field: a plain struct keeps serde's
+/// buffering machinery for internally tagged enums out of the wasm.
+#[derive(Deserialize)]
+struct FailureFields {
+    reason: String,
+    #[serde(default)]
+    status: Option<u16>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+impl TryFrom<FailureFields> for Failure {
+    type Error = String;
+
+    fn try_from(fields: FailureFields) -> Result<Self, String> {
+        match fields.reason.as_str() {
+            "http_status" => fields
+                .status
+                .map(|status| Failure::HttpStatus { status })
+                .ok_or_else(|| "failure http_status: missing field `status`".to_owned()),
+            "max_attempts" => Ok(Failure::MaxAttempts),
+            "expired" => Ok(Failure::Expired),
+            "invalid" => Ok(Failure::Invalid {
+                message: fields.message.unwrap_or_default(),
+            }),
+            other => Err(format!("unknown failure reason `{other}`")),
+        }
+    }
 }
 
 /// What a conflict was about, kept until a page settles it.
@@ -308,12 +338,6 @@ struct RecordOut<'a> {
     entry: &'a Entry,
 }
 
-#[derive(Deserialize)]
-struct RecordIn {
-    #[serde(flatten)]
-    entry: Entry,
-}
-
 /// Encodes an entry as a stored record.
 pub fn encode(entry: &Entry) -> String {
     // Serializing plain data into a String cannot fail.
@@ -335,9 +359,8 @@ pub fn decode(text: &str) -> Result<Entry, DecodeError> {
     if version != RECORD_VERSION {
         return Err(DecodeError::UnknownVersion(version));
     }
-    let record: RecordIn =
-        serde_json::from_value(value).map_err(|error| DecodeError::Invalid(error.to_string()))?;
-    Ok(record.entry)
+    // The version field is not the entry's; serde skips it.
+    serde_json::from_value(value).map_err(|error| DecodeError::Invalid(error.to_string()))
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]

@@ -130,16 +130,15 @@ impl Inner {
         }
         let now = js::now();
         {
-            let mut queue = self.queue.borrow_mut();
             let sending = self.sending.borrow();
-            for entry in queue.values_mut() {
-                // Holding the origin's drain lock proves no other drain sends
-                // these: their worker died mid-attempt.
+            // Holding the origin's drain lock proves no other drain sends
+            // these: their worker died mid-attempt.
+            self.queue.borrow_mut().update_all(|entry| {
                 if locked && entry.state == State::InFlight && !sending.contains(&entry.id) {
                     entry.lease_until = Some(0);
                     entry.uncertain = true;
                 }
-            }
+            });
         }
         self.expire(now).await;
 
@@ -299,7 +298,7 @@ impl Inner {
         entry.last_attempt_at = Some(now);
         entry.next_attempt_at = None;
         entry.lease_until = Some(now + self.config.limits.attempt_timeout_ms + LEASE_MARGIN_MS);
-        self.queue.borrow_mut().insert(id, entry.clone());
+        self.queue.borrow_mut().insert(entry.clone());
         self.sending.borrow_mut().insert(id);
         wasm_bindgen_futures::spawn_local(async move {
             self.attempt(before, entry).await;
@@ -312,7 +311,7 @@ impl Inner {
         let store = match self.store().await {
             Ok(store) => store,
             Err(_) => {
-                self.queue.borrow_mut().insert(before.id, before);
+                self.queue.borrow_mut().insert(before);
                 return;
             }
         };
@@ -320,7 +319,7 @@ impl Inner {
         // mid-attempt leaves an entry the next drain retries with the same key.
         if let Err(error) = store.put(&[&entry]).await {
             js::warn(&format!("outbox: entry {}: {error}", entry.id));
-            self.queue.borrow_mut().insert(before.id, before);
+            self.queue.borrow_mut().insert(before);
             return;
         }
         self.emit_status().await;
@@ -494,7 +493,7 @@ impl Inner {
         if let Err(error) = self.remove(&[entry.id]).await {
             // Keep it in memory as done so it is not sent again by this worker.
             js::warn(&format!("outbox: entry {}: {error}", entry.id));
-            self.queue.borrow_mut().insert(entry.id, entry);
+            self.queue.borrow_mut().insert(entry);
         }
         self.emit(
             EventKind::Sent,

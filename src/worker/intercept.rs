@@ -247,7 +247,7 @@ pub async fn handle(
         let dependency_open = entry
             .depends_on
             .iter()
-            .any(|id| queue.get(id).is_some_and(|d| d.state.is_open()));
+            .any(|id| queue.get(*id).is_some_and(|d| d.state.is_open()));
         entity_busy || dependency_open
     };
 
@@ -321,7 +321,7 @@ pub async fn handle(
     let id = entry.id;
     let next_attempt_at = entry.next_attempt_at;
     let view = entry.view();
-    inner.queue.borrow_mut().insert(id, entry);
+    inner.queue.borrow_mut().insert(entry);
     inner.emit(EventKind::Queued, json!({"entry": view})).await;
     inner.emit_status().await;
     inner.clone().after_enqueue(next_attempt_at);

@@ -5,12 +5,13 @@ use crate::core::config::Config;
 use crate::core::entry::{path_of, BaseVersion, Entry, EntryId};
 use crate::core::lifecycle::State;
 use crate::core::protocol::{event, EventKind};
+use crate::core::queue::Queue;
 use crate::store::{Store, StoreError, Unreadable};
 use crate::worker::js;
 use js_sys::{Function, Promise};
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
@@ -22,7 +23,7 @@ pub struct Inner {
     /// Functions named in the config, by index.
     pub functions: Vec<Function>,
     /// Every entry not yet removed, by id (bodies stay in the store).
-    pub queue: RefCell<BTreeMap<EntryId, Entry>>,
+    pub queue: RefCell<Queue>,
     /// Base versions of entities on conditional routes, by URL path.
     pub bases: RefCell<HashMap<String, BaseVersion>>,
     /// Paths in `bases`, oldest first, to keep it bounded.
@@ -109,7 +110,7 @@ impl Inner {
         let inner = Rc::new(Inner {
             config,
             functions,
-            queue: RefCell::new(BTreeMap::new()),
+            queue: RefCell::new(Queue::new()),
             bases: RefCell::new(HashMap::new()),
             base_order: RefCell::new(VecDeque::new()),
             unreadable: RefCell::new(Vec::new()),
@@ -153,7 +154,7 @@ impl Inner {
                 self.next_id.set(loaded.next_id);
                 let mut queue = self.queue.borrow_mut();
                 for entry in loaded.entries {
-                    queue.insert(entry.id, entry);
+                    queue.insert(entry);
                 }
                 *self.unreadable.borrow_mut() = loaded.unreadable;
             }
@@ -237,14 +238,14 @@ impl Inner {
 
     /// A copy of an entry.
     pub fn entry(&self, id: EntryId) -> Option<Entry> {
-        self.queue.borrow().get(&id).cloned()
+        self.queue.borrow().get(id).cloned()
     }
 
     /// Replaces an entry in memory and writes it to the store.
     pub async fn save(&self, entry: Entry) -> Result<(), StoreError> {
         let store = self.store().await?;
         store.put(&[&entry]).await?;
-        self.queue.borrow_mut().insert(entry.id, entry);
+        self.queue.borrow_mut().insert(entry);
         Ok(())
     }
 
@@ -254,17 +255,14 @@ impl Inner {
         store.delete(ids).await?;
         let mut queue = self.queue.borrow_mut();
         for id in ids {
-            queue.remove(id);
+            queue.remove(*id);
         }
         Ok(())
     }
 
     /// True if an open entry (one not yet final) has this entity key.
     pub fn entity_has_open_entries(&self, entity: &str) -> bool {
-        self.queue
-            .borrow()
-            .values()
-            .any(|e| e.state.is_open() && e.entity.as_deref() == Some(entity))
+        self.queue.borrow().entity_is_open(entity)
     }
 
     /// The queue's status, as pages see it.
@@ -276,9 +274,9 @@ impl Inner {
             }
         }
         let queue = self.queue.borrow();
-        for entry in queue.values() {
-            if let Some(count) = counts.get_mut(entry.state.as_str()) {
-                *count = json!(count.as_u64().unwrap_or(0) + 1);
+        for state in State::ALL {
+            if let Some(count) = counts.get_mut(state.as_str()) {
+                *count = json!(queue.count_in(state));
             }
         }
         let online = js_sys::Reflect::get(&js::scope().navigator(), &"onLine".into())

@@ -3,7 +3,6 @@
 //!
 //! It only uses std so that it compiles in a second on a fresh clone.
 
-mod base64;
 mod build;
 mod demo;
 mod prerequisites;
