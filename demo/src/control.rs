@@ -117,7 +117,7 @@ pub async fn handle(
         *response.status_mut() = StatusCode::NO_CONTENT;
         return with_cors(response);
     }
-    let reads = matches!(action, "stats" | "entities");
+    let reads = matches!(action, "stats" | "entities" | "info");
     let expected = if reads { Method::GET } else { Method::POST };
     let stored = if *method != expected && !(reads && method == Method::HEAD) {
         error_response(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
@@ -228,6 +228,12 @@ async fn act(
             })))
         }
         "entities" => Ok(ok(shared.world().all_entities())),
+        // How a page served from the app port finds the control port, which
+        // stays up while the app port is down.
+        "info" => Ok(ok(json!({
+            "app": format!("http://{}", shared.app_address),
+            "control": format!("http://{}", shared.control_address),
+        }))),
         _ => Err(error_response(StatusCode::NOT_FOUND, "not_found")),
     }
 }

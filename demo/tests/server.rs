@@ -469,6 +469,16 @@ fn control_answers_cross_origin_on_both_ports() {
         "control calls are not API requests"
     );
 
+    let info = server.app("GET", "/control/info", &[], b"").json();
+    assert_eq!(info["app"], format!("http://{}", server.app));
+    assert_eq!(info["control"], format!("http://{}", server.control));
+    assert_eq!(
+        request(server.control, "GET", "/control/info", &[], b"")
+            .expect("info on the control port")
+            .json(),
+        info
+    );
+
     let not_control =
         request(server.control, "GET", "/api/concepts/", &[], b"").expect("control port");
     assert_eq!(not_control.status, 404);

@@ -24,11 +24,11 @@ export const CHROMIUM_ARGS = [
   '--disable-sync',
 ];
 
-/** Starts the reference server on free ports. */
-export async function startServer({ delayMs = 0 } = {}) {
+/** Starts the reference server on free ports, serving `site` (default: the test site). */
+export async function startServer({ delayMs = 0, site = join(here, 'site') } = {}) {
   const child = spawn(
     SERVER,
-    ['--port', '0', '--control-port', '0', '--site', join(here, 'site'), '--outbox', DIST, '--delay-ms', String(delayMs)],
+    ['--port', '0', '--control-port', '0', '--site', site, '--outbox', DIST, '--delay-ms', String(delayMs)],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   const line = await new Promise((resolve, reject) => {

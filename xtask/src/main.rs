@@ -19,7 +19,8 @@ commands:
   test [--e2e-only] [--filter <pattern>]
                              run fmt, clippy, native, wasm-in-browser and end-to-end tests;
                              --filter is passed to the end-to-end tests as --test-name-pattern
-  demo [--port <port>]       build, then serve the demo site (default port 8080; control port is port + 1)";
+  demo [--port <port>]       build, then serve the demo site (default port 8080; control port is port + 1)
+  screenshots                build, then run the demo's end-to-end test, which regenerates docs/demo.png";
 
 fn main() -> ExitCode {
     let arguments: Vec<String> = std::env::args().skip(1).collect();
@@ -46,6 +47,10 @@ fn run(arguments: &[String]) -> Result<ExitCode, String> {
         }
         "test" => Ok(test::test(test::Options::parse(options)?)),
         "demo" => demo::demo(demo::parse_port(options)?),
+        "screenshots" => {
+            reject_options(options)?;
+            demo::screenshots()
+        }
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)
