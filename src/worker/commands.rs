@@ -23,6 +23,7 @@ pub fn on_message(inner: Rc<Inner>, event: &ExtendableMessageEvent) -> Option<Pr
     let value = js::from_js(&data);
     let reply_to = event.ports().get(0).dyn_into::<MessagePort>().ok();
     let source = event.source();
+    let trusted = from_own_window(source.as_ref());
     let decoded = match &value {
         Some(value) => decode_command(value),
         // Not JSON (e.g. a transferred object): ours only if it has the marker.
@@ -44,6 +45,14 @@ pub fn on_message(inner: Rc<Inner>, event: &ExtendableMessageEvent) -> Option<Pr
             }
         }
     };
+    if !matches!(decoded, Err(MessageError::NotOutbox)) && !trusted {
+        let id = decoded.as_ref().ok().map(|request| request.id);
+        reply(reply_error(
+            id,
+            "outbox commands are only taken from windows of this origin",
+        ));
+        return None;
+    }
     match decoded {
         Err(MessageError::NotOutbox) => None,
         Err(MessageError::Malformed { id, message }) => {
@@ -59,6 +68,19 @@ pub fn on_message(inner: Rc<Inner>, event: &ExtendableMessageEvent) -> Option<Pr
             Ok(JsValue::UNDEFINED)
         })),
     }
+}
+
+/// True if a message came from a window client of the worker's own origin.
+/// NOTE: Chromium exposes no `navigator.serviceWorker` to dedicated workers,
+/// so only windows can reach the worker there; the check guards engines and
+/// versions that let other clients post.
+fn from_own_window(source: Option<&js_sys::Object>) -> bool {
+    let Some(client) = source.and_then(|s| s.dyn_ref::<web_sys::Client>()) else {
+        return false;
+    };
+    client.type_() == web_sys::ClientType::Window
+        && web_sys::Url::new(&client.url())
+            .is_ok_and(|url| url.origin() == js::scope().location().origin())
 }
 
 fn not_found(id: EntryId) -> String {
