@@ -3,6 +3,7 @@
 //!
 //! It only uses std so that it compiles in a second on a fresh clone.
 
+mod bench;
 mod build;
 mod demo;
 mod prerequisites;
@@ -20,7 +21,10 @@ commands:
                              run fmt, clippy, native, wasm-in-browser and end-to-end tests;
                              --filter is passed to the end-to-end tests as --test-name-pattern
   demo [--port <port>]       build, then serve the demo site (default port 8080; control port is port + 1)
-  screenshots                build, then run the demo's end-to-end test, which regenerates docs/demo.png";
+  screenshots                build, then run the demo's end-to-end test, which regenerates docs/demo.png
+  bench [--quick] [--reps <n>]
+                             build, then benchmark sw-outbox against Workbox, a bare IndexedDB worker and
+                             no worker in headless Chromium; writes bench/results/latest.{json,md}";
 
 fn main() -> ExitCode {
     let arguments: Vec<String> = std::env::args().skip(1).collect();
@@ -51,6 +55,7 @@ fn run(arguments: &[String]) -> Result<ExitCode, String> {
             reject_options(options)?;
             demo::screenshots()
         }
+        "bench" => bench::bench(&bench::Options::parse(options)?),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)
