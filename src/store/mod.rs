@@ -23,6 +23,7 @@ use idb::{
 };
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use std::fmt;
+use std::future::IntoFuture;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{IdbDatabase, IdbTransaction};
@@ -254,6 +255,35 @@ impl Store {
             bodies.delete(key)?;
         }
         Self::commit(transaction).await
+    }
+
+    /// Stores entries about to be sent (their leases) and reads their bodies,
+    /// in one strict transaction; None for a body that is missing.
+    pub async fn lease(&self, entries: &[&Entry]) -> Result<Vec<Option<Uint8Array>>, StoreError> {
+        let transaction = self.strict(&[ENTRIES, BODIES])?;
+        let records = transaction.object_store(ENTRIES)?;
+        let bodies = transaction.object_store(BODIES)?;
+        let mut reads = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let key = JsValue::from_f64(entry.id as f64);
+            records.put(&JsValue::from_str(&entry::encode(entry)), Some(&key))?;
+            // Listening from now on: the answer may come before it is awaited.
+            reads.push(bodies.get(key)?.into_future());
+        }
+        // Listening for the commit before the reads finish: it may come right after.
+        let committed = transaction.into_future();
+        let mut found = Vec::with_capacity(reads.len());
+        for read in reads {
+            let value = read.await?;
+            found.push(value.and_then(|v| v.dyn_into::<Uint8Array>().ok()));
+        }
+        match committed.await? {
+            TransactionResult::Committed => Ok(found),
+            TransactionResult::Aborted => Err(StoreError {
+                quota: false,
+                message: "IndexedDB transaction was aborted".into(),
+            }),
+        }
     }
 
     /// An entry's body, or None if it is missing.

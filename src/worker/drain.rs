@@ -187,9 +187,7 @@ impl Inner {
                 let known = finished + self.sending.borrow().len() as u64 + new_ids.len() as u64;
                 self.progress.set((finished, total.max(known)));
             }
-            for id in new_ids {
-                self.clone().begin_attempt(id);
-            }
+            self.clone().begin_attempts(new_ids);
             if self.sending.borrow().is_empty() && !self.replan.get() && !self.rerun.get() {
                 break;
             }
@@ -285,63 +283,77 @@ impl Inner {
         }
     }
 
-    fn begin_attempt(self: Rc<Self>, id: EntryId) {
+    /// Marks the entries in flight and starts their attempts. Their leases
+    /// are stored, and their bodies read, in one transaction for the batch.
+    fn begin_attempts(self: Rc<Self>, ids: Vec<EntryId>) {
         let now = js::now();
-        let Some(mut entry) = self.entry(id) else {
-            return;
-        };
-        let before = entry.clone();
-        if entry.state != State::InFlight && !set_state(&mut entry, State::InFlight) {
+        let mut batch = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Some(mut entry) = self.entry(id) else {
+                continue;
+            };
+            let before = entry.clone();
+            if entry.state != State::InFlight && !set_state(&mut entry, State::InFlight) {
+                continue;
+            }
+            entry.attempts += 1;
+            entry.last_attempt_at = Some(now);
+            entry.next_attempt_at = None;
+            entry.lease_until = Some(now + self.config.limits.attempt_timeout_ms + LEASE_MARGIN_MS);
+            self.queue.borrow_mut().insert(entry.clone());
+            self.sending.borrow_mut().insert(id);
+            batch.push((before, entry));
+        }
+        if batch.is_empty() {
             return;
         }
-        entry.attempts += 1;
-        entry.last_attempt_at = Some(now);
-        entry.next_attempt_at = None;
-        entry.lease_until = Some(now + self.config.limits.attempt_timeout_ms + LEASE_MARGIN_MS);
-        self.queue.borrow_mut().insert(entry.clone());
-        self.sending.borrow_mut().insert(id);
         wasm_bindgen_futures::spawn_local(async move {
-            self.attempt(before, entry).await;
-            self.sending.borrow_mut().remove(&id);
-            self.wakeup.notify();
+            // The leases are stored before the requests leave, so a worker that
+            // dies mid-attempt leaves entries the next drain retries with the
+            // same keys.
+            let leased = match self.store().await {
+                Ok(store) => {
+                    let entries: Vec<&Entry> = batch.iter().map(|(_, entry)| entry).collect();
+                    store.lease(&entries).await
+                }
+                Err(error) => Err(error),
+            };
+            let bodies = match leased {
+                Ok(bodies) => bodies,
+                Err(error) => {
+                    js::warn(&format!("outbox: storing leases: {error}"));
+                    for (before, _) in batch {
+                        self.sending.borrow_mut().remove(&before.id);
+                        self.queue.borrow_mut().insert(before);
+                    }
+                    self.wakeup.notify();
+                    return;
+                }
+            };
+            self.emit_status().await;
+            for ((_, entry), body) in batch.into_iter().zip(bodies) {
+                let inner = self.clone();
+                wasm_bindgen_futures::spawn_local(async move {
+                    let id = entry.id;
+                    inner.attempt(entry, body).await;
+                    inner.sending.borrow_mut().remove(&id);
+                    inner.wakeup.notify();
+                });
+            }
         });
     }
 
-    async fn attempt(&self, before: Entry, mut entry: Entry) {
-        let store = match self.store().await {
-            Ok(store) => store,
-            Err(_) => {
-                self.queue.borrow_mut().insert(before);
-                return;
-            }
-        };
-        // The lease is stored before the request leaves, so a worker that dies
-        // mid-attempt leaves an entry the next drain retries with the same key.
-        if let Err(error) = store.put(&[&entry]).await {
-            js::warn(&format!("outbox: entry {}: {error}", entry.id));
-            self.queue.borrow_mut().insert(before);
+    async fn attempt(&self, mut entry: Entry, body: Option<Uint8Array>) {
+        let Some(body) = body else {
+            self.fail(
+                entry,
+                Failure::Invalid {
+                    message: "the stored body is missing".into(),
+                },
+                None,
+            )
+            .await;
             return;
-        }
-        self.emit_status().await;
-
-        let body = match store.body(entry.id).await {
-            Ok(Some(body)) => body,
-            Ok(None) => {
-                self.fail(
-                    entry,
-                    Failure::Invalid {
-                        message: "the stored body is missing".into(),
-                    },
-                    None,
-                )
-                .await;
-                return;
-            }
-            Err(error) => {
-                self.retry_later(entry, None, false, format!("reading the body: {error}"))
-                    .await;
-                return;
-            }
         };
 
         let headers = match self.replay_headers(&entry).await {
@@ -490,10 +502,25 @@ impl Inner {
         let (finished, total) = self.progress.get();
         self.progress.set((finished + 1, total));
         let view = entry.view();
-        if let Err(error) = self.remove(&[entry.id]).await {
-            // Keep it in memory as done so it is not sent again by this worker.
-            js::warn(&format!("outbox: entry {}: {error}", entry.id));
-            self.queue.borrow_mut().insert(entry);
+        // Done in memory at once, so this worker never sends it again; the
+        // store deletes it with the others that finish meanwhile, in one
+        // transaction per group. The first of a group writes them all.
+        let id = entry.id;
+        self.queue.borrow_mut().insert(entry);
+        self.removals.borrow_mut().push(id);
+        if !self.removing.replace(true) {
+            loop {
+                let ids = std::mem::take(&mut *self.removals.borrow_mut());
+                if ids.is_empty() {
+                    break;
+                }
+                if let Err(error) = self.remove(&ids).await {
+                    // They stay in memory as done; a later start sends them
+                    // again with the same keys.
+                    js::warn(&format!("outbox: removing sent entries: {error}"));
+                }
+            }
+            self.removing.set(false);
         }
         self.emit(
             EventKind::Sent,

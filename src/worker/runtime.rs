@@ -64,6 +64,10 @@ pub struct Inner {
     /// The next drain takes the drain lock from its holder: a trapped
     /// instance of this worker may have died holding it.
     pub steal_lock: Cell<bool>,
+    /// Sent entries waiting to be deleted from the store.
+    pub removals: RefCell<Vec<EntryId>>,
+    /// An attempt is deleting sent entries from the store now.
+    pub removing: Cell<bool>,
     /// Wakes the drain loop when an attempt ends.
     pub wakeup: Wakeup,
 }
@@ -130,6 +134,8 @@ impl Inner {
             last_success_at: Cell::new(None),
             progress: Cell::new((0, 0)),
             steal_lock: Cell::new(false),
+            removals: RefCell::new(Vec::new()),
+            removing: Cell::new(false),
             wakeup: Wakeup::default(),
         });
         let loading = inner.clone();
