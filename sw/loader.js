@@ -18,9 +18,11 @@
   const taken = new Set();
   // Traps seen in this worker's life.
   let traps = 0;
+  // The bindings of the current instance.
+  let bindings = null;
 
   function create() {
-    const bindings = __outboxBindings();
+    bindings = __outboxBindings();
     bindings.initSync({ module: bytes });
     runtime = new bindings.Runtime(config);
     if (traps > 0) {
@@ -37,6 +39,9 @@
     traps += 1;
     console.error('outbox: the wasm instance trapped; starting a fresh one', error);
     runtime = null;
+    // Its leftover callbacks now fail with a plain Error instead of
+    // trapping again, so they cannot be taken for a trap of the next one.
+    bindings.__outboxRetire();
     const answers = [...taken];
     taken.clear();
     for (const answer of answers) {

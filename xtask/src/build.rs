@@ -100,7 +100,7 @@ fn assemble(optimized: &Path, dist: &Path) -> Result<(), String> {
         .map_err(|error| format!("cannot read {}: {error}", optimized.display()))?;
     let glue = read_text(&root.join(format!("{BINDGEN_DIRECTORY}/{LIBRARY_NAME}.js")))?;
     let loader = read_text(&root.join(LOADER))?;
-    let script = service_worker_script(&version, &wasm, &glue, &loader);
+    let script = service_worker_script(&version, &wasm, &with_retire_hook(&glue)?, &loader);
     fs::create_dir_all(dist)
         .map_err(|error| format!("cannot create {}: {error}", dist.display()))?;
     let script_path = dist.join("outbox-sw.js");
@@ -117,6 +117,29 @@ fn assemble(optimized: &Path, dist: &Path) -> Result<(), String> {
         gzip_size(&script_path).map_or_else(|| "unknown (gzip failed)".to_string(), describe_size),
     ));
     Ok(())
+}
+
+/// The end of wasm-bindgen's no-modules glue, where the retire hook goes.
+const GLUE_END: &str = "    return Object.assign(__wbg_init, { initSync }, exports);";
+
+/// Gives the glue `__outboxRetire()`: after a trap the loader retires the
+/// instance, whose leftover callbacks then fail with a plain `Error` instead
+/// of trapping again.
+fn with_retire_hook(glue: &str) -> Result<String, String> {
+    if glue.matches(GLUE_END).count() != 1 {
+        return Err(format!(
+            "the wasm-bindgen glue does not end with `{}`; the retire hook cannot be added",
+            GLUE_END.trim()
+        ));
+    }
+    Ok(glue.replace(
+        GLUE_END,
+        &format!(
+            "    exports.__outboxRetire = function () {{\n\
+             \x20       wasm = new Proxy({{}}, {{ get() {{ throw new Error('outbox: a retired wasm instance was called'); }} }});\n\
+             \x20   }};\n{GLUE_END}"
+        ),
+    ))
 }
 
 /// One classic script holding the wasm bytes, the glue and the loader, so a
@@ -191,13 +214,27 @@ fn describe_size(bytes: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{byte_string, package_version, service_worker_script};
+    use super::{byte_string, package_version, service_worker_script, with_retire_hook, GLUE_END};
 
     #[test]
     fn reads_the_package_version_only() {
         let manifest = "[workspace]\nversion = \"9\"\n\n[package]\nname = \"sw-outbox\"\nversion = \"0.1.0\"\n";
         assert_eq!(package_version(manifest), Ok("0.1.0".to_string()));
         assert!(package_version("[dependencies]\nversion = \"1\"\n").is_err());
+    }
+
+    #[test]
+    fn the_retire_hook_goes_before_the_end_of_the_glue() {
+        let glue = format!(
+            "let wasm_bindgen = (function(exports) {{\n    let wasm;\n{GLUE_END}\n}})({{}});\n"
+        );
+        let hooked = with_retire_hook(&glue).unwrap();
+        let hook = hooked
+            .find("exports.__outboxRetire = function () {")
+            .unwrap();
+        assert!(hook < hooked.find(GLUE_END).unwrap());
+        assert!(hooked.contains("        wasm = new Proxy({}, "));
+        assert!(with_retire_hook("let wasm_bindgen = 1;").is_err());
     }
 
     #[test]

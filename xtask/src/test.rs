@@ -189,7 +189,7 @@ fn plan(options: &Options, root: &Path) -> Vec<Step> {
 
     let end_to_end_files = end_to_end_test_files(root);
     let mut end_to_end_command = CommandLine::new("node")
-        .arguments(["--test", "--test-concurrency=1"])
+        .arguments(["--test", "--test-concurrency=1", "--test-timeout=300000"])
         .environment("OUTBOX_SERVER", root.join(DEMO_SERVER).to_string_lossy())
         .environment("OUTBOX_DIST", root.join(DIST_DIRECTORY).to_string_lossy())
         .environment("CHROMIUM", CHROMIUM);
