@@ -24,6 +24,29 @@ pub struct Config {
     pub triggers: Triggers,
     /// The Background Sync tag.
     pub sync_tag: String,
+    /// Which page commands that change the queue are taken.
+    pub commands: Commands,
+}
+
+/// The page commands that change the queue, each of which a site can refuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Commands {
+    /// `clear`: remove entries.
+    pub clear: bool,
+    /// `cancel`: cancel an entry.
+    pub cancel: bool,
+    /// `resolve`: settle a conflict.
+    pub resolve: bool,
+}
+
+impl Default for Commands {
+    fn default() -> Self {
+        Commands {
+            clear: true,
+            cancel: true,
+            resolve: true,
+        }
+    }
 }
 
 /// How the entity key of a request is found.
@@ -77,6 +100,8 @@ pub struct Limits {
     pub max_body_bytes: u64,
     /// Most entries in the queue; past it new mutations get 507.
     pub max_entries: u64,
+    /// Most body bytes in the queue; past it new mutations get 507.
+    pub max_queue_bytes: u64,
     /// Entries sent at once during a drain.
     pub concurrency: u32,
     /// How long one attempt may take before it counts as a timeout.
@@ -90,6 +115,7 @@ impl Default for Limits {
         Limits {
             max_body_bytes: 10 * 1024 * 1024,
             max_entries: 100_000,
+            max_queue_bytes: 256 * 1024 * 1024,
             concurrency: 6,
             attempt_timeout_ms: 30_000,
             sent_body_bytes: 64 * 1024,
@@ -301,7 +327,9 @@ impl Config {
         let top = Fields::new(
             "",
             value,
-            &["routes", "retry", "limits", "triggers", "syncTag"],
+            &[
+                "routes", "retry", "limits", "triggers", "syncTag", "commands",
+            ],
         )?;
         let routes = match top.get("routes") {
             None => return Err(error("routes", "is required: a list of routes to queue")),
@@ -377,6 +405,7 @@ impl Config {
             &[
                 "maxBodyBytes",
                 "maxEntries",
+                "maxQueueBytes",
                 "concurrency",
                 "attemptTimeoutMs",
                 "sentBodyBytes",
@@ -395,6 +424,12 @@ impl Config {
                     default_limits.max_entries,
                     1,
                     10_000_000,
+                )?,
+                max_queue_bytes: fields.integer(
+                    "maxQueueBytes",
+                    default_limits.max_queue_bytes,
+                    0,
+                    1 << 40,
                 )?,
                 concurrency: fields.integer(
                     "concurrency",
@@ -434,12 +469,22 @@ impl Config {
             return Err(error("syncTag", "must not be empty"));
         }
 
+        let commands = match top.object("commands", &["clear", "cancel", "resolve"])? {
+            None => Commands::default(),
+            Some(fields) => Commands {
+                clear: fields.boolean("clear", true)?,
+                cancel: fields.boolean("cancel", true)?,
+                resolve: fields.boolean("resolve", true)?,
+            },
+        };
+
         Ok(Config {
             routes,
             retry,
             limits,
             triggers,
             sync_tag,
+            commands,
         })
     }
 
@@ -672,6 +717,32 @@ mod tests {
         assert_eq!(config.limits, Limits::default());
         assert_eq!(config.triggers, Triggers::default());
         assert_eq!(config.sync_tag, "sw-outbox");
+    }
+
+    #[test]
+    fn commands_and_the_queue_byte_budget_parse() {
+        let config = parse(json!({"routes": [{"match": "/a/"}]})).unwrap();
+        assert_eq!(config.commands, Commands::default());
+        assert_eq!(config.limits.max_queue_bytes, 256 * 1024 * 1024);
+        let config = parse(json!({
+            "routes": [{"match": "/a/"}],
+            "commands": {"clear": false, "resolve": false},
+            "limits": {"maxQueueBytes": 1000},
+        }))
+        .unwrap();
+        assert_eq!(
+            config.commands,
+            Commands {
+                clear: false,
+                cancel: true,
+                resolve: false
+            }
+        );
+        assert_eq!(config.limits.max_queue_bytes, 1000);
+        assert_eq!(
+            parse(json!({"routes": [{"match": "/a/"}], "commands": {"retry": false}})).unwrap_err(),
+            "outbox config: commands.retry: unknown field; expected one of clear, cancel, resolve"
+        );
     }
 
     #[test]

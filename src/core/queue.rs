@@ -16,6 +16,7 @@ pub struct Queue {
     entries: BTreeMap<EntryId, Entry>,
     by_state: [usize; State::ALL.len()],
     open_by_entity: HashMap<String, usize>,
+    body_bytes: u64,
 }
 
 fn state_index(state: State) -> usize {
@@ -52,15 +53,18 @@ impl Queue {
     pub fn update_all(&mut self, mut change: impl FnMut(&mut Entry)) {
         let mut by_state = [0; State::ALL.len()];
         let mut open_by_entity: HashMap<String, usize> = HashMap::new();
+        let mut body_bytes = 0;
         for entry in self.entries.values_mut() {
             change(entry);
             by_state[state_index(entry.state)] += 1;
+            body_bytes += entry.body_bytes;
             if let (true, Some(entity)) = (entry.state.is_open(), &entry.entity) {
                 *open_by_entity.entry(entity.clone()).or_default() += 1;
             }
         }
         self.by_state = by_state;
         self.open_by_entity = open_by_entity;
+        self.body_bytes = body_bytes;
     }
 
     /// The entry with this id.
@@ -88,6 +92,11 @@ impl Queue {
         self.by_state[state_index(state)]
     }
 
+    /// The body bytes of every entry (their bodies stay stored until removed).
+    pub fn body_bytes(&self) -> u64 {
+        self.body_bytes
+    }
+
     /// True if some entry is in a state that is not final.
     pub fn has_open(&self) -> bool {
         State::ALL
@@ -106,6 +115,11 @@ impl Queue {
             *slot + 1
         } else {
             slot.saturating_sub(1)
+        };
+        self.body_bytes = if add {
+            self.body_bytes + entry.body_bytes
+        } else {
+            self.body_bytes.saturating_sub(entry.body_bytes)
         };
         let Some(entity) = entry.entity.as_ref().filter(|_| entry.state.is_open()) else {
             return;
@@ -129,13 +143,14 @@ mod tests {
     fn entry(id: EntryId, entity: Option<&str>, state: State) -> Entry {
         let mut entry = Entry::new("PUT", "http://127.0.0.1/api/x", "k", 0, 1);
         entry.id = id;
+        entry.body_bytes = id * 10;
         entry.entity = entity.map(String::from);
         entry.state = state;
         entry
     }
 
     /// The counts recomputed by a scan, to compare with the kept ones.
-    fn scanned(queue: &Queue) -> (Vec<usize>, Vec<(String, usize)>) {
+    fn scanned(queue: &Queue) -> (Vec<usize>, Vec<(String, usize)>, u64) {
         let by_state = State::ALL
             .iter()
             .map(|state| queue.values().filter(|e| e.state == *state).count())
@@ -148,10 +163,10 @@ mod tests {
         }
         let mut open: Vec<_> = open.into_iter().collect();
         open.sort();
-        (by_state, open)
+        (by_state, open, queue.values().map(|e| e.body_bytes).sum())
     }
 
-    fn kept(queue: &Queue) -> (Vec<usize>, Vec<(String, usize)>) {
+    fn kept(queue: &Queue) -> (Vec<usize>, Vec<(String, usize)>, u64) {
         let by_state = State::ALL.iter().map(|s| queue.count_in(*s)).collect();
         let mut open: Vec<_> = queue
             .open_by_entity
@@ -159,7 +174,7 @@ mod tests {
             .map(|(k, v)| (k.clone(), *v))
             .collect();
         open.sort();
-        (by_state, open)
+        (by_state, open, queue.body_bytes())
     }
 
     #[test]

@@ -89,6 +89,17 @@ fn not_found(id: EntryId) -> String {
 
 /// Runs one command.
 pub async fn run(inner: Rc<Inner>, command: Command) -> Result<Value, String> {
+    let switched_off = match &command {
+        Command::Clear { .. } => (!inner.config.commands.clear).then_some("clear"),
+        Command::Cancel { .. } => (!inner.config.commands.cancel).then_some("cancel"),
+        Command::Resolve { .. } => (!inner.config.commands.resolve).then_some("resolve"),
+        _ => None,
+    };
+    if let Some(name) = switched_off {
+        return Err(format!(
+            "the {name} command is switched off in this site's outbox config (commands.{name})"
+        ));
+    }
     inner.store().await.map_err(|e| e.message)?;
     match command {
         Command::Status => Ok(inner.status()),

@@ -312,6 +312,14 @@ pub async fn handle(
         );
         return refuse(&inner, &entry, 507, "queue_full", &message).await;
     }
+    let queued_bytes = inner.queue.borrow().body_bytes();
+    if queued_bytes + entry.body_bytes > inner.config.limits.max_queue_bytes {
+        let message = format!(
+            "the queue holds {queued_bytes} body bytes; {} more would pass limits.maxQueueBytes ({})",
+            entry.body_bytes, inner.config.limits.max_queue_bytes
+        );
+        return refuse(&inner, &entry, 507, "queue_full", &message).await;
+    }
     entry.id = inner.next_id.get();
     inner.next_id.set(entry.id + 1);
     if let Err(error) = store.add(&entry, &body).await {

@@ -1,0 +1,83 @@
+// The queue's byte budget, and page commands a site switches off.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  startServer, openBrowser, testConfig, entries, queueJson, postRaw, recordedEvents, waitFor, idbRecords,
+} from './harness.mjs';
+
+const manualOnly = { sync: false, start: false, timer: false, flush: true };
+
+let server;
+before(async () => { server = await startServer(); });
+after(async () => { await server?.stop(); });
+
+test('past limits.maxQueueBytes a new mutation gets 507 with a reason and a failed event; the queue is untouched', async () => {
+  await server.call('/control/reset', {});
+  const browser = await openBrowser(server, testConfig({ triggers: manualOnly, limits: { maxQueueBytes: 2000 } }));
+  try {
+    await server.down();
+    const body = { text: 'x'.repeat(989) }; // 1,000 bytes of JSON
+    assert.equal(JSON.stringify(body).length, 1000);
+    for (const id of [1, 2]) {
+      const queued = await queueJson(browser, 'PUT', `/api/concepts/${id}`, body);
+      assert.equal(queued.status, 202, queued.body);
+    }
+    const refused = await queueJson(browser, 'PUT', '/api/concepts/3', body);
+    assert.equal(refused.status, 507);
+    const reason = JSON.parse(refused.body);
+    assert.equal(reason.error, 'queue_full');
+    assert.match(reason.message, /limits\.maxQueueBytes \(2000\)/);
+    const failed = await waitFor(async () => {
+      const events = await recordedEvents(browser, 'failed');
+      return events.find((e) => e.detail.reason === 'queue_full');
+    }, { what: 'a failed event' });
+    assert.match(failed.detail.message, /PUT .*\/api\/concepts\/3: not queued/);
+    const listed = await entries(browser);
+    assert.deepEqual(listed.map((e) => e.url.replace(/^.*\/api/, '/api')), ['/api/concepts/1', '/api/concepts/2']);
+    assert.equal((await idbRecords(browser, 'bodies')).length, 2, 'nothing more was stored');
+    // The budget is full to the byte: even an empty object does not fit.
+    const tiny = await queueJson(browser, 'PUT', '/api/concepts/4', {});
+    assert.equal(tiny.status, 507, 'the budget is exact');
+    // Once the queue drains, there is room again.
+    await server.up();
+    await browser.run(() => window.outbox.flush());
+    await waitFor(async () => (await entries(browser)).length === 0, { what: 'the queue to drain' });
+    assert.equal((await queueJson(browser, 'PUT', '/api/concepts/5', body)).status, 201);
+  } finally {
+    await server.up();
+    await browser.close();
+  }
+});
+
+test('commands a site switched off get an error reply and change nothing', async () => {
+  await server.call('/control/reset', {});
+  const config = testConfig({ triggers: manualOnly, commands: { clear: false, cancel: false, resolve: false } });
+  const browser = await openBrowser(server, config);
+  try {
+    await server.down();
+    const queued = await queueJson(browser, 'PUT', '/api/concepts/1', { a: 1 });
+    assert.equal(queued.status, 202);
+    const cases = [
+      [{ outbox: 1, id: 31, type: 'clear' }, 'clear'],
+      [{ outbox: 1, id: 32, type: 'cancel', entry: queued.id }, 'cancel'],
+      [{ outbox: 1, id: 33, type: 'resolve', entry: queued.id, use: 'local' }, 'resolve'],
+    ];
+    for (const [message, name] of cases) {
+      const reply = await postRaw(browser, message);
+      assert.equal(reply?.type, 'error', JSON.stringify(reply));
+      assert.equal(reply.id, message.id);
+      assert.equal(reply.message, `the ${name} command is switched off in this site's outbox config (commands.${name})`);
+    }
+    // Through the shim too.
+    const thrown = await browser.run(() => window.outbox.clear().then(() => 'cleared', (error) => String(error.message)));
+    assert.match(thrown, /clear command is switched off/);
+    const listed = await entries(browser);
+    assert.equal(listed.length, 1);
+    assert.equal(listed[0].state, 'pending', 'not cancelled');
+    // Commands that do not change the queue still work.
+    assert.equal((await postRaw(browser, { outbox: 1, id: 34, type: 'status' })).type, 'ok');
+  } finally {
+    await server.up();
+    await browser.close();
+  }
+});
