@@ -82,6 +82,12 @@ export interface Status {
   unreadable: { id: number; message: string }[];
   /** Why the queue's storage could not be opened, if it could not. */
   storeError: string | null;
+  /**
+   * Whether the origin's storage is persistent (`navigator.storage.persisted()`),
+   * so the browser will not evict the queue under pressure; null where the
+   * API is missing. Ask for it with `register(url, {persist: true})`.
+   */
+  persisted: boolean | null;
 }
 
 // ---- event details -------------------------------------------------------
@@ -196,7 +202,7 @@ export interface RegisterOptions {
   flushOnOnline?: boolean;
   /** Send `flush` when the page becomes visible. Default true. */
   flushOnVisible?: boolean;
-  /** Accepted; not used yet. */
+  /** Ask `navigator.storage.persist()` while registering; the answer shows in `status().persisted`. Default false. */
   persist?: boolean;
 }
 

@@ -15,6 +15,8 @@ export class Outbox extends EventTarget {
   #authProvider = null;
   #authRunning = false;
   #authAgain = false;
+  /** Whether the origin's storage is persistent: null until known or where the API is missing. */
+  #persisted = null;
 
   /** Use `Outbox.register`; the constructor only wires listeners. */
   constructor(registration, options = {}) {
@@ -52,6 +54,11 @@ export class Outbox extends EventTarget {
     }
     // Listen before waiting, so events sent while the worker activates arrive.
     const outbox = new Outbox(registration, options);
+    if (options.persist) {
+      // Asks the browser not to evict the queue under storage pressure; the
+      // answer shows in status().persisted.
+      await outbox.#askPersist();
+    }
     try {
       await waitForControl(registration, options.controlTimeoutMs ?? DEFAULT_CONTROL_TIMEOUT_MS);
     } catch (error) {
@@ -66,7 +73,30 @@ export class Outbox extends EventTarget {
     this.#listening.abort();
   }
 
-  status() { return this.#send('status'); }
+  /** The worker's status, with `persisted` from this page's StorageManager. */
+  async status() {
+    const status = await this.#send('status');
+    await this.#readPersisted();
+    return { ...status, persisted: this.#persisted };
+  }
+
+  async #askPersist() {
+    if (typeof navigator.storage?.persist !== 'function') return;
+    try {
+      this.#persisted = await navigator.storage.persist();
+    } catch (error) {
+      console.warn('outbox: navigator.storage.persist() failed:', error);
+    }
+  }
+
+  async #readPersisted() {
+    if (typeof navigator.storage?.persisted !== 'function') return;
+    try {
+      this.#persisted = await navigator.storage.persisted();
+    } catch {
+      // Keeps the last known answer.
+    }
+  }
 
   async entries(filter) {
     const result = await this.#send('entries', filter === undefined ? {} : { filter });
@@ -127,7 +157,10 @@ export class Outbox extends EventTarget {
     // Anything without the marker belongs to the site's own code: leave it be.
     if (data === null || typeof data !== 'object' || data.outbox !== PROTOCOL || data.type !== 'event') return;
     if (typeof data.event !== 'string') return;
-    this.dispatchEvent(new CustomEvent(data.event, { detail: data.detail }));
+    const detail = data.event === 'status' && data.detail !== null && typeof data.detail === 'object'
+      ? { ...data.detail, persisted: this.#persisted }
+      : data.detail;
+    this.dispatchEvent(new CustomEvent(data.event, { detail }));
     if (data.event === 'auth-required') this.#onAuthRequired();
   }
 

@@ -81,3 +81,39 @@ test('commands a site switched off get an error reply and change nothing', async
     await browser.close();
   }
 });
+
+test('register(url, {persist: true}) asks for persistent storage and status() shows the answer', async () => {
+  await server.call('/control/reset', {});
+  const browser = await openBrowser(server, testConfig({ triggers: manualOnly }));
+  try {
+    // Count the page's calls to the real persist().
+    await browser.context.addInitScript(() => {
+      window.persistCalls = 0;
+      const persist = StorageManager.prototype.persist;
+      StorageManager.prototype.persist = function () {
+        window.persistCalls += 1;
+        return persist.call(this);
+      };
+    });
+    await browser.page.reload();
+    await browser.run(() => window.outboxReady);
+    assert.equal(await browser.run(() => window.persistCalls), 0, 'not asked unless the page wants it');
+    assert.equal((await browser.run(() => window.outbox.status())).persisted, false, 'best-effort storage');
+
+    const origin = new URL(browser.url).origin;
+    await browser.session.send('Browser.grantPermissions', { origin, permissions: ['durableStorage'] });
+    await browser.page.goto(`${browser.url}&persist=1`);
+    await browser.run(() => window.outboxReady);
+    assert.equal(await browser.run(() => window.persistCalls), 1, 'asked while registering');
+    const status = await browser.run(() => window.outbox.status());
+    assert.equal(status.persisted, true, 'granted');
+    // Status events carry it too.
+    await server.down();
+    await queueJson(browser, 'PUT', '/api/concepts/1', { a: 1 });
+    const event = await waitFor(async () => (await recordedEvents(browser, 'status')).at(-1), { what: 'a status event' });
+    assert.equal(event.detail.persisted, true);
+  } finally {
+    await server.up();
+    await browser.close();
+  }
+});

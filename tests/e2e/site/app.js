@@ -6,7 +6,8 @@ const params = new URLSearchParams(location.search);
 const config = params.get('config');
 const script = config ? `/sw.js?config=${encodeURIComponent(config)}` : '/sw.js';
 window.outboxEvents = [];
-window.outboxReady = Outbox.register(script, { timeoutMs: 20000 }).then((outbox) => {
+const persist = params.get('persist') === '1';
+window.outboxReady = Outbox.register(script, { timeoutMs: 20000, persist }).then((outbox) => {
   window.outbox = outbox;
   for (const name of ['status', 'queued', 'sent', 'failed', 'conflict', 'resolved', 'auth-required']) {
     outbox.addEventListener(name, (event) => window.outboxEvents.push({ name, detail: event.detail }));
