@@ -6,7 +6,7 @@
 //! it keeps) before the config reaches this parser.
 
 use crate::core::conflict::Strategy;
-use crate::core::entry::Priority;
+use crate::core::entry::{Priority, NEVER_STORED};
 use crate::core::retry::RetryPolicy;
 use serde_json::{Map, Value};
 use std::fmt;
@@ -26,6 +26,24 @@ pub struct Config {
     pub sync_tag: String,
     /// Which page commands that change the queue are taken.
     pub commands: Commands,
+    /// Header names, lower case, stored with entries besides
+    /// [`DEFAULT_STORED_HEADERS`].
+    pub store_headers: Vec<String>,
+}
+
+/// The request headers stored with every entry when present.
+pub const DEFAULT_STORED_HEADERS: [&str; 4] =
+    ["content-type", "accept", "idempotency-key", "if-match"];
+
+impl Config {
+    /// True if a request header with this name is stored with its entry:
+    /// the defaults and the names in `storeHeaders`; never credentials.
+    pub fn stores_header(&self, name: &str) -> bool {
+        let lower = name.to_ascii_lowercase();
+        !NEVER_STORED.contains(&lower.as_str())
+            && (DEFAULT_STORED_HEADERS.contains(&lower.as_str())
+                || self.store_headers.contains(&lower))
+    }
 }
 
 /// The page commands that change the queue, each of which a site can refuse.
@@ -170,6 +188,14 @@ impl std::error::Error for ConfigError {}
 
 /// The methods a route applies to when it names none.
 pub const MUTATION_METHODS: [&str; 4] = ["POST", "PUT", "PATCH", "DELETE"];
+
+/// True for an HTTP header name (an RFC 9110 token).
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
 
 /// The default `serverFields` of a route.
 pub const DEFAULT_SERVER_FIELDS: [&str; 3] = ["id", "version", "updatedAt"];
@@ -328,7 +354,13 @@ impl Config {
             "",
             value,
             &[
-                "routes", "retry", "limits", "triggers", "syncTag", "commands",
+                "routes",
+                "retry",
+                "limits",
+                "triggers",
+                "syncTag",
+                "commands",
+                "storeHeaders",
             ],
         )?;
         let routes = match top.get("routes") {
@@ -478,6 +510,38 @@ impl Config {
             },
         };
 
+        let store_headers = match top.get("storeHeaders") {
+            None => Vec::new(),
+            Some(Value::Array(items)) => {
+                let mut names = Vec::new();
+                for (index, item) in items.iter().enumerate() {
+                    let at = format!("storeHeaders[{index}]");
+                    let name = item
+                        .as_str()
+                        .filter(|name| is_header_name(name))
+                        .ok_or_else(|| error(&at, format!("expected a header name, got {item}")))?
+                        .to_ascii_lowercase();
+                    if NEVER_STORED.contains(&name.as_str()) {
+                        return Err(error(
+                            &at,
+                            format!("'{name}' is never stored; replays get auth from setAuth or replayHeaders"),
+                        ));
+                    }
+                    names.push(name);
+                }
+                names
+            }
+            Some(other) => {
+                return Err(error(
+                    "storeHeaders",
+                    format!(
+                        "expected an array of header names, got {}",
+                        type_name(other)
+                    ),
+                ))
+            }
+        };
+
         Ok(Config {
             routes,
             retry,
@@ -485,6 +549,7 @@ impl Config {
             triggers,
             sync_tag,
             commands,
+            store_headers,
         })
     }
 
@@ -717,6 +782,32 @@ mod tests {
         assert_eq!(config.limits, Limits::default());
         assert_eq!(config.triggers, Triggers::default());
         assert_eq!(config.sync_tag, "sw-outbox");
+    }
+
+    #[test]
+    fn stored_headers_are_the_defaults_and_the_named_ones_never_credentials() {
+        let config =
+            parse(json!({"routes": [{"match": "/a/"}], "storeHeaders": ["X-Client-Version"]}))
+                .unwrap();
+        assert!(config.stores_header("Content-Type"));
+        assert!(config.stores_header("idempotency-key"));
+        assert!(config.stores_header("x-client-version"));
+        assert!(!config.stores_header("X-Trace"));
+        assert!(!config.stores_header("Authorization"));
+        assert!(!config.stores_header("Outbox-Depends-On"));
+        assert_eq!(
+            parse(json!({"routes": [{"match": "/a/"}], "storeHeaders": ["Cookie"]})).unwrap_err(),
+            "outbox config: storeHeaders[0]: 'cookie' is never stored; replays get auth from setAuth or replayHeaders"
+        );
+        assert_eq!(
+            parse(json!({"routes": [{"match": "/a/"}], "storeHeaders": ["bad header"]}))
+                .unwrap_err(),
+            "outbox config: storeHeaders[0]: expected a header name, got \"bad header\""
+        );
+        assert_eq!(
+            parse(json!({"routes": [{"match": "/a/"}], "storeHeaders": "x-a"})).unwrap_err(),
+            "outbox config: storeHeaders: expected an array of header names, got a string"
+        );
     }
 
     #[test]

@@ -295,12 +295,6 @@ pub fn path_of(url: &str) -> &str {
 /// Headers never written to storage: credentials must come fresh at replay.
 pub const NEVER_STORED: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
 
-/// True if the header may be stored with an entry.
-pub fn storable_header(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    !NEVER_STORED.contains(&lower.as_str()) && lower != "outbox-depends-on"
-}
-
 /// Why a stored record could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -338,14 +332,53 @@ struct RecordOut<'a> {
     entry: &'a Entry,
 }
 
-/// Encodes an entry as a stored record.
+/// The deepest nesting of a JSON value that a record keeps (`base.body`,
+/// `conflict.remote`). serde_json reads at most 127 levels, and a record puts
+/// these values two levels down: a deeper one would make the whole record
+/// unreadable, so [`encode`] leaves it out (a merge then goes to the page).
+pub const MAX_KEPT_VALUE_DEPTH: usize = 125;
+
+/// Encodes an entry as a stored record that [`decode`] can read back.
 pub fn encode(entry: &Entry) -> String {
+    let too_deep =
+        |value: Option<&Value>| value.is_some_and(|v| !nests_within(v, MAX_KEPT_VALUE_DEPTH));
+    let base_too_deep = too_deep(entry.base.as_ref().and_then(|base| base.body.as_ref()));
+    let remote_too_deep = too_deep(entry.conflict.as_ref().and_then(|c| c.remote.as_ref()));
+    let kept;
+    let entry = if base_too_deep || remote_too_deep {
+        let mut copy = entry.clone();
+        if let (true, Some(base)) = (base_too_deep, copy.base.as_mut()) {
+            base.body = None;
+        }
+        if let (true, Some(conflict)) = (remote_too_deep, copy.conflict.as_mut()) {
+            conflict.remote = None;
+        }
+        kept = copy;
+        &kept
+    } else {
+        entry
+    };
     // Serializing plain data into a String cannot fail.
     serde_json::to_string(&RecordOut {
         v: RECORD_VERSION,
         entry,
     })
     .unwrap_or_default()
+}
+
+/// True if `value` nests arrays and objects at most `levels` deep (a scalar
+/// is 0 deep). Iterative, so any depth is measured without recursion.
+fn nests_within(value: &Value, levels: usize) -> bool {
+    let mut stack = vec![(value, 0)];
+    while let Some((value, depth)) = stack.pop() {
+        match value {
+            Value::Array(_) | Value::Object(_) if depth == levels => return false,
+            Value::Array(items) => stack.extend(items.iter().map(|item| (item, depth + 1))),
+            Value::Object(map) => stack.extend(map.values().map(|item| (item, depth + 1))),
+            _ => {}
+        }
+    }
+    true
 }
 
 /// Decodes a stored record.
@@ -415,12 +448,24 @@ mod tests {
     }
 
     #[test]
-    fn credentials_are_never_storable() {
-        for name in ["Authorization", "COOKIE", "proxy-authorization"] {
-            assert!(!storable_header(name));
-        }
-        assert!(storable_header("Content-Type"));
-        assert!(storable_header("Idempotency-Key"));
+    fn values_too_deep_to_read_back_are_left_out_of_the_record() {
+        let nested = |levels: usize| (0..levels).fold(json!(1), |inner, _| json!([inner]));
+        let mut entry = sample();
+        entry.base.as_mut().unwrap().body = Some(nested(MAX_KEPT_VALUE_DEPTH));
+        entry.conflict = Some(ConflictInfo {
+            remote: Some(nested(MAX_KEPT_VALUE_DEPTH)),
+            ..ConflictInfo::default()
+        });
+        assert_eq!(decode(&encode(&entry)), Ok(entry.clone()));
+        // One level more parses on its own but not inside a record.
+        let deeper = nested(MAX_KEPT_VALUE_DEPTH + 1);
+        assert!(serde_json::from_str::<Value>(&deeper.to_string()).is_ok());
+        entry.base.as_mut().unwrap().body = Some(deeper.clone());
+        entry.conflict.as_mut().unwrap().remote = Some(deeper);
+        let mut kept = entry.clone();
+        kept.base.as_mut().unwrap().body = None;
+        kept.conflict.as_mut().unwrap().remote = None;
+        assert_eq!(decode(&encode(&entry)), Ok(kept));
     }
 
     #[test]

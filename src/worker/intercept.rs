@@ -1,7 +1,7 @@
 //! The fetch path: decide synchronously whether a request is the outbox's,
 //! then send it through, or queue it when the network fails.
 
-use crate::core::entry::{storable_header, BaseVersion, Entry, EntryId};
+use crate::core::entry::{BaseVersion, Entry, EntryId};
 use crate::core::protocol::EventKind;
 use crate::core::retry::parse_http_date;
 use crate::replay::{self, Outgoing, SendError};
@@ -299,7 +299,7 @@ pub async fn handle(
 
     entry.headers = headers
         .into_iter()
-        .filter(|(name, _)| storable_header(name))
+        .filter(|(name, _)| inner.config.stores_header(name))
         .collect();
     let store = match store {
         Ok(store) => store,

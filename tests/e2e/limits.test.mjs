@@ -1,8 +1,10 @@
-// The queue's byte budget, and page commands a site switches off.
+// The queue's byte budget, page commands a site switches off, persistent
+// storage, and which request headers are stored.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   startServer, openBrowser, testConfig, entries, queueJson, postRaw, recordedEvents, waitFor, idbRecords,
+  recordWorkerRequests, waitQueueEmpty,
 } from './harness.mjs';
 
 const manualOnly = { sync: false, start: false, timer: false, flush: true };
@@ -112,6 +114,36 @@ test('register(url, {persist: true}) asks for persistent storage and status() sh
     await queueJson(browser, 'PUT', '/api/concepts/1', { a: 1 });
     const event = await waitFor(async () => (await recordedEvents(browser, 'status')).at(-1), { what: 'a status event' });
     assert.equal(event.detail.persisted, true);
+  } finally {
+    await server.up();
+    await browser.close();
+  }
+});
+
+test('only the default headers and those named in storeHeaders are stored and replayed', async () => {
+  await server.call('/control/reset', {});
+  const browser = await openBrowser(server, testConfig({ triggers: manualOnly, storeHeaders: ['X-Client-Version'] }));
+  const sent = recordWorkerRequests(browser);
+  try {
+    await server.down();
+    const queued = await queueJson(browser, 'PUT', '/api/concepts/h1', { a: 1 }, {
+      'X-Client-Version': '7', 'X-Trace': 'trace-me', Accept: 'application/json',
+    });
+    assert.equal(queued.status, 202, queued.body);
+    const [record] = (await idbRecords(browser, 'entries')).map((r) => JSON.parse(r.text));
+    const names = record.headers.map(([name]) => name.toLowerCase()).sort();
+    assert.deepEqual(names, ['accept', 'content-type', 'idempotency-key', 'x-client-version']);
+    assert.ok(!JSON.stringify(record).includes('trace-me'), 'the unlisted header is nowhere on disk');
+    await server.up();
+    await browser.run(() => window.outbox.flush());
+    await waitQueueEmpty(browser);
+    const replay = await waitFor(() => {
+      const puts = sent.filter((r) => r.method === 'PUT' && r.path === '/api/concepts/h1' && r.headers);
+      return puts.at(-1);
+    }, { what: 'the replay' });
+    assert.equal(replay.headers['x-client-version'], '7');
+    assert.equal(replay.headers['x-trace'], undefined);
+    assert.equal((await server.stats()).appliedByKey[record.idempotencyKey], 1);
   } finally {
     await server.up();
     await browser.close();
