@@ -4,6 +4,8 @@ import { SUBJECTS } from './sites.mjs';
 import { median } from './stats.mjs';
 
 const LIMIT = 'strict';
+/** Requests per repetition the issue names for the offline enqueue, pass-through and drain measures. */
+const ISSUE_REQUESTS = 1000;
 
 function sum(values) {
   return values.reduce((total, value) => total + (value || 0), 0);
@@ -68,18 +70,22 @@ export function rows(results, summary) {
   };
   const goal = (text, met) => ({ text, met });
   const swo = summary.outbox;
+  // The issue's workload is 1,000 POSTs for measures 1 to 3; a smaller one says so.
+  const fewer = (n) => (n < ISSUE_REQUESTS ? `, fewer than the issue's ${ISSUE_REQUESTS.toLocaleString('en-US')}` : '');
+  const count = (n) => n.toLocaleString('en-US');
 
-  add(`offline enqueue p50, ms (${config.enqueue} sequential 1 KB POSTs)`, (s) => s.enqueueP50, {
+  add(`offline enqueue p50, ms (${count(config.enqueue)} sequential 1 KB POSTs${fewer(config.enqueue)})`, (s) => s.enqueueP50, {
     goal: (v) => goal('≤ 1.2× limit', ratio(v.outbox, v[LIMIT]) !== null && ratio(v.outbox, v[LIMIT]) <= 1.2),
   });
   add('offline enqueue p99, ms', (s) => s.enqueueP99, {
     goal: (v) => goal('≤ Workbox', v.outbox !== null && v.workbox !== null && v.outbox <= v.workbox),
   });
-  add(`online POST p50, ms (${config.passThrough} sequential, server +${config.serverDelayMs} ms)`, (s) => s.passThroughP50);
+  add(`online POST p50, ms (${count(config.passThrough)} sequential${fewer(config.passThrough)}, server +${config.serverDelayMs} ms)`,
+    (s) => s.passThroughP50);
   add('pass-through overhead p50 vs no worker, ms', (s) => s.overheadMs, {
     goal: (v) => goal('≤ Workbox', v.outbox !== null && v.workbox !== null && v.outbox <= v.workbox),
   });
-  add(`drain ${config.enqueue} queued over ${config.entities} entities, ms`, (s) => s.drainMs, {
+  add(`drain ${count(config.enqueue)} queued over ${config.entities} entities${fewer(config.enqueue)}, ms`, (s) => s.drainMs, {
     decimals: 0,
     goal: (v) => goal('≥ 3× faster than Workbox, ≤ 1.25× limit',
       ratio(v.outbox, v.workbox) !== null && ratio(v.outbox, v.workbox) <= 1 / 3 &&
@@ -96,7 +102,7 @@ export function rows(results, summary) {
     goal: (v) => goal('≤ 1.5× Workbox', ratio(v.outbox, v.workbox) !== null && ratio(v.outbox, v.workbox) <= 1.5),
   });
   const deepest = Math.max(...config.depths);
-  // A queue that did not reach the depth within the fill budget says where it was.
+  // A queue that did not reach the depth says where it was.
   const shortOf = (depth) => (s) => {
     const reached = s.depths[depth]?.reached;
     return typeof reached === 'number' && reached < depth ? `at ${reached.toLocaleString('en-US')}` : null;
@@ -126,7 +132,7 @@ function depthGoal(swo, depth, key) {
   const short = typeof reached === 'number' && reached < depth;
   return {
     text: `≤ 1.2× depth 0 (${factor === null ? 'n/a' : `${factor.toFixed(2)}×`}` +
-      `${short ? `, and only ${reached.toLocaleString('en-US')} queued within the fill budget` : ''})`,
+      `${short ? `, and only ${reached.toLocaleString('en-US')} queued` : ''})`,
     met: !short && factor !== null && factor <= 1.2,
   };
 }
@@ -176,6 +182,15 @@ export function markdown(results, table, command) {
       'each asked from the page over a MessageChannel. Offline = Chromium offline for page and worker. ' +
       'Lost and duplicated are counted from the server\'s applied log by a unique id in each body.',
   );
+  if (results.mode === 'full' && Math.min(config.enqueue, config.passThrough) < ISSUE_REQUESTS) {
+    lines.push(
+      '',
+      `The issue names ${ISSUE_REQUESTS.toLocaleString('en-US')} POSTs per repetition for the offline enqueue, ` +
+        `the pass-through and the drain; this run sends ${config.enqueue.toLocaleString('en-US')} ` +
+        `(offline enqueue, then drained) and ${config.passThrough.toLocaleString('en-US')} (pass-through) ` +
+        `so that ${config.reps} interleaved repetitions of every measure fit in 15 minutes on a 2-core machine.`,
+    );
+  }
   if (results.problems.length > 0) {
     lines.push('', 'Problems seen:', ...results.problems.map((problem) => `- ${problem}`));
   }

@@ -117,23 +117,6 @@ export async function start(subject) {
       return { latencies, statuses };
     },
 
-    /** `count` POSTs, `concurrency` at a time, in order within each entity. */
-    async concurrent({ prefix, count, entities = 0, concurrency = 32 }) {
-      const statuses = {};
-      const started = performance.now();
-      const lanes = entities > 0 ? entities : concurrency;
-      // Lane k sends mutations k, k + lanes, ...: with entities, one lane per
-      // entity, so each entity's mutations go one after the other.
-      const lane = async (k) => {
-        for (let i = k; i < count; i += lanes) {
-          const { path, body: text } = mutation(prefix, i, entities);
-          tally(statuses, await post(path, text));
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(lanes, count) }, (_, k) => lane(k)));
-      return { statuses, ms: performance.now() - started };
-    },
-
     /** One status read, timed: the outbox's status(), the queue's size elsewhere. */
     async status() {
       const started = performance.now();
@@ -142,6 +125,13 @@ export async function start(subject) {
       else if (subject.worker) value = (await ask({ bench: 'size' })).size;
       else value = null;
       return { ms: performance.now() - started, value };
+    },
+
+    /** `count` status reads one after the other; each one's time, in ms. */
+    async statuses(count) {
+      const times = [];
+      for (let i = 0; i < count; i++) times.push((await bench.status()).ms);
+      return times;
     },
 
     /** Entries waiting in the queue (null without a worker). */
@@ -203,6 +193,59 @@ export async function start(subject) {
             copy.timestamp = Date.now();
             store.add(copy);
           }
+          await done(transaction);
+        }
+      } finally {
+        db.close();
+      }
+      return true;
+    },
+
+    /**
+     * Adds `count` entries to sw-outbox's queue (offline): one through the
+     * real path, the rest as copies of the record it stored, each with its
+     * own id, URL, entity, Idempotency-Key and body, written straight into
+     * its database (`entries`, `bodies`, and `meta.nextId` past the last id)
+     * in large transactions. The worker reads the queue when it starts, so
+     * the caller stops it afterwards.
+     */
+    async fillOutbox({ prefix, count }) {
+      const first = mutation(prefix, 0, 0);
+      if ((await post(first.path, first.body)) !== 202) throw new Error('the template entry was not queued');
+      const db = await request(indexedDB.open('sw-outbox'));
+      try {
+        const reading = db.transaction(['entries', 'meta']);
+        const cursor = await request(reading.objectStore('entries').openCursor(null, 'prev'));
+        const stored = await request(reading.objectStore('meta').get('nextId'));
+        const template = JSON.parse(cursor.value);
+        if (template.v !== 1 || template.id !== cursor.key || template.entity !== new URL(template.url).pathname ||
+            new URL(template.url).pathname !== first.path) {
+          throw new Error(`unexpected stored record ${cursor.value}`);
+        }
+        let nextId = Math.max(Number(stored) || 1, cursor.key + 1);
+        for (let start = 1; start < count; start += DIRECT_BATCH) {
+          const transaction = db.transaction(['entries', 'bodies', 'meta'], 'readwrite', { durability: 'relaxed' });
+          const entries = transaction.objectStore('entries');
+          const bodies = transaction.objectStore('bodies');
+          for (let i = start; i < Math.min(count, start + DIRECT_BATCH); i++) {
+            const { path, body: text } = mutation(prefix, i, 0);
+            const bytes = new TextEncoder().encode(text);
+            const key = crypto.randomUUID();
+            const id = nextId++;
+            const record = {
+              ...template,
+              id,
+              url: new URL(path, location.href).href,
+              entity: path,
+              idempotencyKey: key,
+              headers: template.headers.map(([name, value]) =>
+                [name, name.toLowerCase() === 'idempotency-key' ? key : value]),
+              bodyBytes: bytes.length,
+            };
+            entries.add(JSON.stringify(record), id);
+            bodies.add(bytes, id);
+          }
+          transaction.objectStore('meta').put(nextId, 'nextId');
           await done(transaction);
         }
       } finally {

@@ -128,6 +128,11 @@ impl Inner {
         if self.store().await.is_err() {
             return false;
         }
+        // With the browser offline nothing can be sent: no pass over the
+        // queue until `sync`, a page's flush or a start finds it online.
+        if !js::online() {
+            return true;
+        }
         let now = js::now();
         {
             let sending = self.sending.borrow();

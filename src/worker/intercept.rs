@@ -251,7 +251,8 @@ pub async fn handle(
         entity_busy || dependency_open
     };
 
-    if !must_wait {
+    // With the browser offline a live attempt cannot succeed: queue at once.
+    if !must_wait && js::online() {
         // A conditional route sends the base ETag unless the page set If-Match;
         // it is not stored: a replay takes the base current at that time.
         let mut live_headers = headers.clone();

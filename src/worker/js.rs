@@ -110,6 +110,15 @@ pub async fn broadcast(message: &Value) {
     }
 }
 
+/// The browser's `navigator.onLine`: false means surely offline; true only
+/// that a network interface is up.
+pub fn online() -> bool {
+    Reflect::get(&scope().navigator(), &"onLine".into())
+        .ok()
+        .and_then(|v| v.as_bool())
+        .unwrap_or(true)
+}
+
 /// Registers the Background Sync tag, where the browser has Background Sync.
 pub async fn register_sync(tag: &str) {
     let registration = scope().registration();

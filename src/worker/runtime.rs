@@ -285,10 +285,7 @@ impl Inner {
                 *count = json!(queue.count_in(state));
             }
         }
-        let online = js_sys::Reflect::get(&js::scope().navigator(), &"onLine".into())
-            .ok()
-            .and_then(|v| v.as_bool())
-            .unwrap_or(true);
+        let online = js::online();
         let (done, total) = self.progress.get();
         json!({
             "online": online,
