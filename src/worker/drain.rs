@@ -128,9 +128,10 @@ impl Inner {
         if self.store().await.is_err() {
             return false;
         }
-        // With the browser offline nothing can be sent: no pass over the
-        // queue until `sync`, a page's flush or a start finds it online.
-        if !js::online() {
+        // With the browser offline nothing can be sent: a timer or a start
+        // makes no pass over the queue. A trigger that says the network may
+        // be back always tries (the worker may learn it after the page).
+        if !js::online() && !trigger.network_maybe_back() {
             return true;
         }
         let now = js::now();
