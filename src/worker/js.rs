@@ -3,6 +3,8 @@
 
 use js_sys::{Function, Object, Promise, Reflect, JSON};
 use serde_json::Value;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -93,21 +95,49 @@ pub async fn sleep(ms: u64) {
     let _ = JsFuture::from(promise).await;
 }
 
-/// Posts a message to every window client of this worker.
-pub async fn broadcast(message: &Value) {
-    let options = ClientQueryOptions::new();
-    options.set_type(ClientType::Window);
-    options.set_include_uncontrolled(true);
-    let Ok(clients) = JsFuture::from(scope().clients().match_all_with_options(&options)).await
-    else {
+thread_local! {
+    /// Messages waiting to be posted to the window clients, in order.
+    static OUTGOING: RefCell<VecDeque<Value>> = const { RefCell::new(VecDeque::new()) };
+    /// A task is posting them now.
+    static POSTING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Posts a message to every window client of this worker, after the ones
+/// before it. The caller does not wait: one task posts what has gathered,
+/// with one look-up of the clients for each batch.
+pub fn broadcast(message: Value) {
+    OUTGOING.with(|outgoing| outgoing.borrow_mut().push_back(message));
+    if POSTING.with(|posting| posting.replace(true)) {
         return;
-    };
-    let message = to_js(message);
-    for client in js_sys::Array::from(&clients).iter() {
-        if let Ok(client) = client.dyn_into::<Client>() {
-            let _ = client.post_message(&message);
-        }
     }
+    wasm_bindgen_futures::spawn_local(async {
+        loop {
+            let batch: Vec<Value> =
+                OUTGOING.with(|outgoing| outgoing.borrow_mut().drain(..).collect());
+            if batch.is_empty() {
+                break;
+            }
+            let options = ClientQueryOptions::new();
+            options.set_type(ClientType::Window);
+            options.set_include_uncontrolled(true);
+            let Ok(clients) =
+                JsFuture::from(scope().clients().match_all_with_options(&options)).await
+            else {
+                continue;
+            };
+            let clients: Vec<Client> = js_sys::Array::from(&clients)
+                .iter()
+                .filter_map(|client| client.dyn_into::<Client>().ok())
+                .collect();
+            for message in batch {
+                let message = to_js(&message);
+                for client in &clients {
+                    let _ = client.post_message(&message);
+                }
+            }
+        }
+        POSTING.with(|posting| posting.set(false));
+    });
 }
 
 /// The browser's `navigator.onLine`: false means surely offline; true only

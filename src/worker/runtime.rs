@@ -177,11 +177,10 @@ impl Inner {
         *self.store.borrow_mut() = Some(Rc::new(store));
         let unreadable = self.unreadable.borrow().clone();
         for record in unreadable {
-            js::broadcast(&event(
+            js::broadcast(event(
                 EventKind::Failed,
                 json!({"entry": null, "id": record.id, "reason": "corrupt", "message": record.error.to_string()}),
-            ))
-            .await;
+            ));
         }
     }
 
@@ -302,7 +301,7 @@ impl Inner {
 
     /// Posts an event to every window client.
     pub async fn emit(&self, kind: EventKind, detail: Value) {
-        js::broadcast(&event(kind, detail)).await;
+        js::broadcast(event(kind, detail));
     }
 
     /// Posts the current status to every window client.
