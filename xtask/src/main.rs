@@ -8,6 +8,7 @@ mod build;
 mod demo;
 mod prerequisites;
 mod process;
+mod soak;
 mod test;
 
 use std::process::ExitCode;
@@ -24,7 +25,12 @@ commands:
   screenshots                build, then run the demo's end-to-end test, which regenerates docs/demo.png
   bench [--quick] [--reps <n>]
                              build, then benchmark sw-outbox against Workbox, a bare IndexedDB worker and
-                             no worker in headless Chromium; writes bench/results/latest.{json,md}";
+                             no worker in headless Chromium; writes bench/results/latest.{json,md}
+  soak [--seed <n>] [--mutations <n>] [--entities <n>] [--tabs <n>] [--kills <n>] [--restarts <n>]
+       [--offline <n>] [--downs <n>] [--fails <n>] [--drops <n>] [--quiet]
+                             build, then run the chaos soak (default 10,000 mutations over 500 entities from
+                             3 tabs) in headless Chromium under worker kills, browser restarts, offline spells,
+                             server outages and injected 500/503/429 and dropped connections";
 
 fn main() -> ExitCode {
     let arguments: Vec<String> = std::env::args().skip(1).collect();
@@ -56,6 +62,7 @@ fn run(arguments: &[String]) -> Result<ExitCode, String> {
             demo::screenshots()
         }
         "bench" => bench::bench(&bench::Options::parse(options)?),
+        "soak" => soak::soak(&soak::Options::parse(options)?),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)
