@@ -317,8 +317,12 @@ impl<'a> Fields<'a> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::Object(map)) if map.len() == 1 => {
-                match map.get("$fn").and_then(Value::as_u64) {
-                    Some(index) => Ok(Some(index as u32)),
+                match map
+                    .get("$fn")
+                    .and_then(Value::as_u64)
+                    .and_then(|index| u32::try_from(index).ok())
+                {
+                    Some(index) => Ok(Some(index)),
                     None => Err(error(&self.at(key), "expected a function, got an object")),
                 }
             }

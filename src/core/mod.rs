@@ -9,6 +9,8 @@
 pub mod config;
 pub mod conflict;
 pub mod entry;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod fuzz;
 pub mod lifecycle;
 pub mod merge;
 pub mod outcome;

@@ -168,6 +168,15 @@ fn states(
     }
 }
 
+/// True if `Headers.append` takes the value: a byte string without NUL, CR
+/// or LF. Taking any other value would make every replay throw, which the
+/// drain cannot tell from a network failure.
+fn is_header_value(value: &str) -> bool {
+    value
+        .chars()
+        .all(|c| c <= '\u{ff}' && !matches!(c, '\0' | '\r' | '\n'))
+}
+
 /// Reads a page's command.
 pub fn decode_command(value: &Value) -> Result<Request, MessageError> {
     let map = match value.as_object() {
@@ -232,6 +241,9 @@ pub fn decode_command(value: &Value) -> Result<Request, MessageError> {
                 })?;
                 if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b)) {
                     return Err(malformed(Some(id), format!("'auth' header name '{name}' is not valid")));
+                }
+                if !is_header_value(value) {
+                    return Err(malformed(Some(id), format!("'auth' header '{name}' has a value no request can carry (a line break, NUL or a character above U+00FF)")));
                 }
                 pairs.push((name.clone(), value.to_owned()));
             }
@@ -448,6 +460,16 @@ mod tests {
                 json!({"outbox": 1, "id": 3, "type": "auth", "headers": {"bad name": "x"}}),
                 Some(3),
                 "is not valid",
+            ),
+            (
+                json!({"outbox": 1, "id": 3, "type": "auth", "headers": {"X-A": "t\r\nCookie: x"}}),
+                Some(3),
+                "'auth' header 'X-A' has a value no request can carry",
+            ),
+            (
+                json!({"outbox": 1, "id": 3, "type": "auth", "headers": {"X-A": "\u{2603}"}}),
+                Some(3),
+                "no request can carry",
             ),
             (
                 json!({"outbox": 1, "id": 3, "type": "resolve", "entry": 1, "use": "merged"}),

@@ -6,6 +6,7 @@
 mod bench;
 mod build;
 mod demo;
+mod fuzz;
 mod prerequisites;
 mod process;
 mod soak;
@@ -21,6 +22,8 @@ commands:
   test [--e2e-only] [--filter <pattern>]
                              run fmt, clippy, native, wasm-in-browser and end-to-end tests;
                              --filter is passed to the end-to-end tests as --test-name-pattern
+  fuzz [--seconds <n>]       run each fuzz target (record, message, config, merge) for n seconds (default 60);
+                             failing inputs are kept in tests/fuzz-corpus/, which cargo test replays
   demo [--port <port>]       build, then serve the demo site (default port 8080; control port is port + 1)
   screenshots                build, then run the demo's end-to-end test, which regenerates docs/demo.png
   bench [--quick] [--reps <n>]
@@ -56,6 +59,7 @@ fn run(arguments: &[String]) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         "test" => Ok(test::test(test::Options::parse(options)?)),
+        "fuzz" => fuzz::fuzz(&fuzz::Options::parse(options)?),
         "demo" => demo::demo(demo::parse_port(options)?),
         "screenshots" => {
             reject_options(options)?;
