@@ -4,9 +4,9 @@
 //! worker at all. It prints the table and writes `bench/results/latest.*`
 //! (a `--quick` run writes `target/bench/quick.*` instead).
 
-use crate::build::{build, DEMO_SERVER, DIST_DIRECTORY};
-use crate::prerequisites::{self, CHROMIUM};
-use crate::process::{say, workspace_root, CommandLine};
+use crate::build::{build, node_for_browser_runs};
+use crate::prerequisites;
+use crate::process::say;
 use std::process::ExitCode;
 
 const SCRIPT: &str = "bench/run.mjs";
@@ -64,13 +64,9 @@ pub fn bench(options: &Options) -> Result<ExitCode, String> {
     let tools = prerequisites::ensure_build_tools()?;
     prerequisites::ensure_browser()?;
     build(&tools)?;
-    let root = workspace_root();
-    let run = CommandLine::new("node")
+    let run = node_for_browser_runs()
         .arguments([SCRIPT])
-        .arguments(options.script_arguments())
-        .environment("OUTBOX_SERVER", root.join(DEMO_SERVER).to_string_lossy())
-        .environment("OUTBOX_DIST", root.join(DIST_DIRECTORY).to_string_lossy())
-        .environment("CHROMIUM", CHROMIUM);
+        .arguments(options.script_arguments());
     say(format!("running the benchmark: {}", run.display()));
     let status = run.status()?;
     if status.success() {

@@ -2,7 +2,7 @@
 //! synchronously-loading script, the page shim, the ready `sw.js`, and the
 //! reference server the tests and demo run against.
 
-use crate::prerequisites::{Tools, WASM_TARGET};
+use crate::prerequisites::{Tools, CHROMIUM, WASM_TARGET};
 use crate::process::{cargo, say, workspace_root, CommandLine};
 use std::fs;
 use std::path::Path;
@@ -12,6 +12,16 @@ const LIBRARY_NAME: &str = "outbox";
 const BINDGEN_DIRECTORY: &str = "target/outbox-bindgen";
 pub const DIST_DIRECTORY: &str = "dist/outbox";
 pub const DEMO_SERVER: &str = "target/debug/outbox-demo";
+
+/// `node` with what the browser tests and harnesses read from the
+/// environment: the reference server, the built `dist/outbox` and Chromium.
+pub fn node_for_browser_runs() -> CommandLine {
+    let root = workspace_root();
+    CommandLine::new("node")
+        .environment("OUTBOX_SERVER", root.join(DEMO_SERVER).to_string_lossy())
+        .environment("OUTBOX_DIST", root.join(DIST_DIRECTORY).to_string_lossy())
+        .environment("CHROMIUM", CHROMIUM)
+}
 const LOADER: &str = "sw/loader.js";
 /// Files copied unchanged into dist/outbox, as (source, name in dist).
 const COPIED_FILES: [(&str, &str); 3] = [

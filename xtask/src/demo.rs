@@ -4,8 +4,8 @@
 //! `cargo xtask screenshots`: runs the demo's end-to-end test, which also
 //! writes the README's screenshot, `docs/demo.png`.
 
-use crate::build::{build, DEMO_SERVER, DIST_DIRECTORY};
-use crate::prerequisites::{self, CHROMIUM};
+use crate::build::{build, node_for_browser_runs, DEMO_SERVER, DIST_DIRECTORY};
+use crate::prerequisites;
 use crate::process::{say, workspace_root, CommandLine};
 use std::fs;
 use std::io::ErrorKind;
@@ -151,11 +151,8 @@ pub fn screenshots() -> Result<ExitCode, String> {
             .map_err(|error| format!("cannot create {}: {error}", directory.display()))?;
     }
     let started = SystemTime::now();
-    let test = CommandLine::new("node")
+    let test = node_for_browser_runs()
         .arguments(["--test", DEMO_TEST])
-        .environment("OUTBOX_SERVER", root.join(DEMO_SERVER).to_string_lossy())
-        .environment("OUTBOX_DIST", root.join(DIST_DIRECTORY).to_string_lossy())
-        .environment("CHROMIUM", CHROMIUM)
         .environment("OUTBOX_DOCS_SCREENSHOT", screenshot.to_string_lossy());
     say(format!("running {}", test.display()));
     test.run()?;

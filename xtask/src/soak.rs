@@ -5,9 +5,9 @@
 //! the server made to fail or drop connections. It ends with one line of
 //! figures; a failure prints the seed and the command that replays it.
 
-use crate::build::{build, DEMO_SERVER, DIST_DIRECTORY};
-use crate::prerequisites::{self, CHROMIUM};
-use crate::process::{say, workspace_root, CommandLine};
+use crate::build::{build, node_for_browser_runs};
+use crate::prerequisites;
+use crate::process::say;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -66,13 +66,9 @@ pub fn soak(options: &Options) -> Result<ExitCode, String> {
     let tools = prerequisites::ensure_build_tools()?;
     prerequisites::ensure_browser()?;
     build(&tools)?;
-    let root = workspace_root();
-    let run = CommandLine::new("node")
+    let run = node_for_browser_runs()
         .arguments([SCRIPT])
-        .arguments(options.script_arguments.iter().cloned())
-        .environment("OUTBOX_SERVER", root.join(DEMO_SERVER).to_string_lossy())
-        .environment("OUTBOX_DIST", root.join(DIST_DIRECTORY).to_string_lossy())
-        .environment("CHROMIUM", CHROMIUM);
+        .arguments(options.script_arguments.iter().cloned());
     say(format!("running the chaos soak: {}", run.display()));
     let started = Instant::now();
     let status = run.status()?;

@@ -1,8 +1,8 @@
 //! `cargo xtask test`: every check and test suite in order, stopping at the
 //! first failure, ending with one `N passed, N failed` line.
 
-use crate::build::{build, DEMO_SERVER, DIST_DIRECTORY};
-use crate::prerequisites::{self, Tools, CHROMEDRIVER, CHROMIUM, WASM_TARGET};
+use crate::build::{build, node_for_browser_runs};
+use crate::prerequisites::{self, Tools, CHROMEDRIVER, WASM_TARGET};
 use crate::process::{cargo, say, workspace_root, CommandLine};
 use std::fs;
 use std::path::Path;
@@ -188,11 +188,11 @@ fn plan(options: &Options, root: &Path) -> Vec<Step> {
     );
 
     let end_to_end_files = end_to_end_test_files(root);
-    let mut end_to_end_command = CommandLine::new("node")
-        .arguments(["--test", "--test-concurrency=1", "--test-timeout=300000"])
-        .environment("OUTBOX_SERVER", root.join(DEMO_SERVER).to_string_lossy())
-        .environment("OUTBOX_DIST", root.join(DIST_DIRECTORY).to_string_lossy())
-        .environment("CHROMIUM", CHROMIUM);
+    let mut end_to_end_command = node_for_browser_runs().arguments([
+        "--test",
+        "--test-concurrency=1",
+        "--test-timeout=300000",
+    ]);
     if let Some(pattern) = &options.filter {
         end_to_end_command = end_to_end_command.arguments(["--test-name-pattern", pattern]);
     }
