@@ -1,8 +1,9 @@
 // The loader: starts the wasm synchronously (its bytes travel in this file,
 // so a worker started offline still has them), defines the global `Outbox`
 // and forwards the worker's events to the Rust runtime, which decides
-// everything. If the wasm instance traps, the loader answers the requests it
-// had taken from the network and starts a fresh instance for the next event.
+// everything. If the wasm instance traps, the loader retires it and answers
+// the requests it had taken through a fresh instance (through the network if
+// that one traps too).
 //
 // Every request the outbox takes gets its Idempotency-Key here, before the
 // wasm sees it: if the instance traps after storing the entry, the network
