@@ -7,7 +7,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { openSubject, waitFor } from './browser.mjs';
-import { startServer } from './server.mjs';
+import { startServer } from '../../tests/e2e/harness.mjs';
 import { SUBJECTS, prepareSites, workerSizes } from './sites.mjs';
 import { mean, median, percentile } from './stats.mjs';
 

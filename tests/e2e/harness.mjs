@@ -24,22 +24,34 @@ export const CHROMIUM_ARGS = [
   '--disable-sync',
 ];
 
-/** Starts the reference server on free ports, serving `site` (default: the test site). */
-export async function startServer({ delayMs = 0, site = join(here, 'site') } = {}) {
+// Servers still running, stopped when this process exits however it exits
+// (Playwright turns Ctrl-C into a plain exit after closing its browsers).
+const runningServers = new Set();
+process.on('exit', () => {
+  for (const child of runningServers) child.kill();
+});
+
+/**
+ * Starts the reference server on free loopback ports, serving `site`
+ * (default: the test site) and `dist` at /outbox/.
+ */
+export async function startServer({ delayMs = 0, site = join(here, 'site'), binary = SERVER, dist = DIST } = {}) {
   const child = spawn(
-    SERVER,
-    ['--port', '0', '--control-port', '0', '--site', site, '--outbox', DIST, '--delay-ms', String(delayMs)],
+    binary,
+    ['--port', '0', '--control-port', '0', '--site', site, '--outbox', dist, '--delay-ms', String(delayMs)],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
+  runningServers.add(child);
+  child.once('exit', () => runningServers.delete(child));
   const line = await new Promise((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout });
-    lines.once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`outbox-demo exited with ${code} before listening`)));
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`${binary} exited with ${code} before listening`)));
+    createInterface({ input: child.stdout }).once('line', resolve);
   });
   const match = /app=(\S+) control=(\S+)/.exec(line);
   if (!match) {
     child.kill();
-    throw new Error(`unexpected first line from outbox-demo: ${line}`);
+    throw new Error(`unexpected first line from ${binary}: ${line}`);
   }
   const [, app, control] = match;
   const call = async (path, body) => {
@@ -58,6 +70,7 @@ export async function startServer({ delayMs = 0, site = join(here, 'site') } = {
     control,
     call,
     stats: () => call('/control/stats'),
+    reset: () => call('/control/reset', {}),
     entities: () => call('/control/entities'),
     down: () => call('/control/down', {}),
     up: () => call('/control/up', {}),
@@ -65,6 +78,10 @@ export async function startServer({ delayMs = 0, site = join(here, 'site') } = {
     drop: (rule) => call('/control/drop', rule),
     delay: (ms) => call('/control/delay', { ms }),
     stop: () => new Promise((resolve) => {
+      if (child.exitCode !== null) {
+        resolve();
+        return;
+      }
       child.once('exit', resolve);
       child.kill();
     }),
