@@ -97,11 +97,13 @@ impl Queue {
         self.body_bytes
     }
 
-    /// True if some entry is in a state that is not final.
-    pub fn has_open(&self) -> bool {
-        State::ALL
-            .iter()
-            .any(|state| state.is_open() && self.count_in(*state) > 0)
+    /// How many entries a drain may send: pending, waiting to retry, or in
+    /// flight (left by a worker that died mid-attempt).
+    pub fn sendable(&self) -> usize {
+        [State::Pending, State::WaitingRetry, State::InFlight]
+            .into_iter()
+            .map(|state| self.count_in(state))
+            .sum()
     }
 
     /// True if an open entry (one not yet final) has this entity key.
@@ -185,7 +187,7 @@ mod tests {
         queue.insert(entry(3, None, State::Pending));
         assert_eq!(queue.count_in(State::Pending), 2);
         assert!(queue.entity_is_open("/a"));
-        assert!(queue.has_open());
+        assert_eq!(queue.sendable(), 3);
         // Replacing entry 1 with a final state moves its count.
         let old = queue.insert(entry(1, Some("/a"), State::Superseded));
         assert_eq!(old.map(|e| e.state), Some(State::Pending));
@@ -196,7 +198,7 @@ mod tests {
         assert!(!queue.entity_is_open("/a"));
         assert_eq!(queue.remove(2), None);
         queue.update_all(|e| e.state = State::Cancelled);
-        assert!(!queue.has_open());
+        assert_eq!(queue.sendable(), 0);
         assert_eq!(queue.count_in(State::Cancelled), 2);
         assert_eq!(queue.len(), 2);
     }

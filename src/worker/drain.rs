@@ -152,17 +152,7 @@ impl Inner {
         let mut offline = false;
         self.offline_seen.set(false);
         self.rerun.set(false);
-        let sendable = self
-            .queue
-            .borrow()
-            .values()
-            .filter(|e| {
-                matches!(
-                    e.state,
-                    State::Pending | State::WaitingRetry | State::InFlight
-                )
-            })
-            .count() as u64;
+        let sendable = self.queue.borrow().sendable() as u64;
         self.progress.set((0, sendable));
         let mut next_wake_at;
         loop {

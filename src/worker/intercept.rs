@@ -331,12 +331,9 @@ pub async fn handle(
     let next_attempt_at = entry.next_attempt_at;
     let view = entry.view();
     inner.queue.borrow_mut().insert(entry);
-    // The page gets its 202 without waiting for the events to be posted.
-    let notify = inner.clone();
-    wasm_bindgen_futures::spawn_local(async move {
-        notify.emit(EventKind::Queued, json!({"entry": view})).await;
-        notify.emit_status().await;
-    });
+    // Events are posted by their own task: the 202 does not wait for them.
+    inner.emit(EventKind::Queued, json!({"entry": view})).await;
+    inner.emit_status().await;
     inner.clone().after_enqueue(next_attempt_at);
     queued_response(id)
 }

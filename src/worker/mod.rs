@@ -84,12 +84,7 @@ impl Runtime {
             }
             let (open, paused) = {
                 let queue = inner.queue.borrow();
-                let open = queue.values().any(|e| {
-                    matches!(
-                        e.state,
-                        State::Pending | State::WaitingRetry | State::InFlight
-                    )
-                });
+                let open = queue.sendable() > 0;
                 let paused: Vec<_> = queue
                     .values()
                     .filter(|e| e.state == State::PausedAuth)
