@@ -18,7 +18,7 @@
 import { fileURLToPath } from 'node:url';
 import { rmSync } from 'node:fs';
 import {
-  startServer, openBrowser, openTab, testConfig, serviceWorkerDomain, status, entries,
+  startServer, openBrowser, openTab, testConfig, status, entries,
 } from '../tests/e2e/harness.mjs';
 
 /** The outbox config of the soak: the test routes, fast retries. */
@@ -283,8 +283,7 @@ export async function soak(options = {}) {
         throw new Error(`the test page did not load the outbox shim (is ${server.app}/outbox/outbox.js served?)`);
       }
     }
-    const sw = await serviceWorkerDomain(browser);
-    return { browser, tabs, sw };
+    return { browser, tabs };
   };
 
   for (const mutation of mutations) {
@@ -374,7 +373,7 @@ export async function soak(options = {}) {
       case 'kill':
         lastDisruptionAt = Date.now();
         try {
-          await session.sw.stopAll();
+          await session.browser.stopWorker();
           figures.kills += 1;
         } catch (error) {
           problems.push(`stopping the worker failed: ${firstLine(error)}`);
@@ -389,7 +388,7 @@ export async function soak(options = {}) {
           // The pages come from the app port, so it must be up to reopen them.
           if (windows.down) await endWindow('down');
           session = await openSession();
-          if (windows.offline) await session.browser.context.setOffline(true);
+          if (windows.offline) await session.browser.offline(true);
           figures.restarts += 1;
         } finally {
           lastDisruptionAt = Date.now();
@@ -399,7 +398,7 @@ export async function soak(options = {}) {
         break;
       }
       case 'offline':
-        await session.browser.context.setOffline(true);
+        await session.browser.offline(true);
         windows.offline = { until: event.until, deadline: Date.now() + WINDOW_CAP_MS };
         break;
       case 'down':
@@ -425,7 +424,7 @@ export async function soak(options = {}) {
   const endWindow = async (kind) => {
     windows[kind] = null;
     if (kind === 'offline') {
-      await session.browser.context.setOffline(false);
+      await session.browser.offline(false);
       figures.offline += 1;
     } else {
       await server.up();
@@ -489,7 +488,7 @@ export async function soak(options = {}) {
     await server.fail({ count: 0 });
     await server.drop({ count: 0 });
     await server.up();
-    await session.browser.context.setOffline(false);
+    await session.browser.offline(false);
     log(`soak: every mutation acknowledged after ${((Date.now() - started) / 1000).toFixed(1)} s; faults off; final drain`);
     if (unansweredWhy.size) log(`soak: page fetches without an answer: ${JSON.stringify(Object.fromEntries(unansweredWhy))}`);
     ({ queueStatus, leftEntries } = await finalDrain(session.tabs[0], drainTimeoutMs));

@@ -158,6 +158,7 @@ pub async fn handle(
         if let Some(key) = &key {
             *world.received_by_key.entry(key.clone()).or_insert(0) += 1;
         }
+        world.note_received(&method, &path, &headers);
         world.delay_ms
     };
     if delay_ms > 0 {

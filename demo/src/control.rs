@@ -117,7 +117,7 @@ pub async fn handle(
         *response.status_mut() = StatusCode::NO_CONTENT;
         return with_cors(response);
     }
-    let reads = matches!(action, "stats" | "entities" | "info");
+    let reads = matches!(action, "stats" | "entities" | "info" | "received");
     let expected = if reads { Method::GET } else { Method::POST };
     let stored = if *method != expected && !(reads && method == Method::HEAD) {
         error_response(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
@@ -227,6 +227,9 @@ async fn act(
                 "faults": world.faults(),
             })))
         }
+        "received" => Ok(ok(Value::Array(
+            shared.world().received.iter().cloned().collect(),
+        ))),
         "entities" => Ok(ok(shared.world().all_entities())),
         // How a page served from the app port finds the control port, which
         // stays up while the app port is down.

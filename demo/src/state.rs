@@ -2,10 +2,10 @@
 //! applied log, idempotency records, counters and the injected faults.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
@@ -168,6 +168,9 @@ fn take_matching<Rule: Clone>(
     Some(taken)
 }
 
+/// How many received requests [`World::received`] keeps.
+pub const RECEIVED_KEPT: usize = 5000;
+
 #[derive(Debug)]
 pub struct World {
     pub entities: BTreeMap<String, HashMap<String, Slot>>,
@@ -176,6 +179,9 @@ pub struct World {
     pub log: Vec<Value>,
     pub applied_by_key: BTreeMap<String, u64>,
     pub received_by_key: BTreeMap<String, u64>,
+    /// The last [`RECEIVED_KEPT`] API requests as they arrived, with their
+    /// headers, so tests can see what a browser's worker really sent.
+    pub received: VecDeque<Value>,
     pub requests: u64,
     pub fail_rules: Vec<FailRule>,
     pub drop_rules: Vec<DropRule>,
@@ -194,6 +200,7 @@ impl World {
             log: Vec::new(),
             applied_by_key: BTreeMap::new(),
             received_by_key: BTreeMap::new(),
+            received: VecDeque::new(),
             requests: 0,
             fail_rules: Vec::new(),
             drop_rules: Vec::new(),
@@ -201,6 +208,27 @@ impl World {
             initial_delay_ms,
             dedupe: BTreeMap::new(),
         }
+    }
+
+    /// Remembers one received API request: method, path and every header
+    /// (names lower-case, values as text; a value that is not text is
+    /// shown as its bytes' lossy UTF-8).
+    pub fn note_received(&mut self, method: &Method, path: &str, headers: &HeaderMap) {
+        let mut fields = Map::new();
+        for (name, value) in headers {
+            fields.insert(
+                name.as_str().to_owned(),
+                Value::String(String::from_utf8_lossy(value.as_bytes()).into_owned()),
+            );
+        }
+        if self.received.len() == RECEIVED_KEPT {
+            self.received.pop_front();
+        }
+        self.received.push_back(json!({
+            "method": method.as_str(),
+            "path": path,
+            "headers": fields,
+        }));
     }
 
     pub fn reset(&mut self) {

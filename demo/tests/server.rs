@@ -519,3 +519,25 @@ fn hex_sha256(bytes: &[u8]) -> String {
         .map(|byte| format!("{byte:02x}"))
         .collect()
 }
+
+#[test]
+fn received_lists_api_requests_with_their_headers_until_reset() {
+    let server = Server::start();
+    server.json(
+        "PUT",
+        "/api/concepts/r1",
+        &[("Idempotency-Key", "k-1"), ("X-Trace", "t")],
+        r#"{"label":"a"}"#,
+    );
+    server.app("GET", "/api/concepts/r1", &[], b"");
+    let received = server.control("received", "");
+    let list = received.as_array().expect("a list");
+    assert_eq!(list.len(), 2, "{received}");
+    assert_eq!(list[0]["method"], "PUT");
+    assert_eq!(list[0]["path"], "/api/concepts/r1");
+    assert_eq!(list[0]["headers"]["idempotency-key"], "k-1");
+    assert_eq!(list[0]["headers"]["x-trace"], "t");
+    assert_eq!(list[1]["method"], "GET");
+    server.control("reset", "{}");
+    assert_eq!(server.control("received", ""), json!([]));
+}

@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   startServer, openBrowser, testConfig, waitFor, entries, pageFetch, queueJson,
-  postRaw, idbRecords, idbPut, recordedEvents, serviceWorkerDomain,
+  postRaw, idbRecords, idbPut, recordedEvents, needs,
 } from './harness.mjs';
 
 const LIMIT = 1024;
@@ -181,7 +181,7 @@ test('12: a body over limits.maxBodyBytes gets 413 and nothing is stored', async
   }
 });
 
-test('12: a corrupted IndexedDB record is reported and skipped; the rest of the queue drains', async () => {
+test('12: a corrupted IndexedDB record is reported and skipped; the rest of the queue drains', { skip: needs('stopWorker') }, async () => {
   await server.call('/control/reset', {});
   const browser = await openBrowser(server, config);
   try {
@@ -201,9 +201,7 @@ test('12: a corrupted IndexedDB record is reported and skipped; the rest of the 
     const original = (await idbRecords(browser, 'entries')).find((r) => r.key === ids[0]);
     await idbPut(browser, 'entries', copied, original.text);
 
-    const sw = await serviceWorkerDomain(browser);
-    await sw.stopAll();
-    await sw.waitStopped();
+    await browser.stopWorker();
     await server.up();
 
     // The next command starts the worker again, which loads the damaged store.

@@ -4,8 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { benchmark } from '../../bench/run.mjs';
+import { needs } from './harness.mjs';
 
-test('the benchmark harness runs every subject, and no subject loses or duplicates a mutation', { timeout: 300000 }, async () => {
+test('the benchmark harness runs every subject, and no subject loses or duplicates a mutation', { timeout: 300000, skip: needs('playwright') }, async () => {
   const lines = [];
   const { results, summary, table } = await benchmark({ mode: 'smoke', log: (line) => lines.push(line) });
   assert.deepEqual(results.problems, [], lines.join('\n'));

@@ -5,7 +5,7 @@ import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   startServer, openBrowser, send, pageFetch, entries, testConfig, waitFor,
-  queueJson, recordedEvents, recordWorkerRequests, postRaw,
+  queueJson, recordedEvents, receivedRequests, postRaw,
 } from './harness.mjs';
 
 // Every route conditional, with the per-kind default strategies of the
@@ -27,11 +27,9 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 let server;
 let browser;
-let workerRequests;
 before(async () => {
   server = await startServer();
   browser = await openBrowser(server, config);
-  workerRequests = recordWorkerRequests(browser);
 });
 after(async () => {
   await browser?.close();
@@ -105,11 +103,10 @@ async function eventsFor(b, name, id) {
   return (await recordedEvents(b, name)).filter((e) => e.detail.entry && e.detail.entry.id === id);
 }
 
-/** The requests the worker sent to `path` with Idempotency-Key `key`, headers read. */
+/** The mutations the server received for `path` with Idempotency-Key `key`. */
 async function workerSends(path, key) {
-  const matching = () => workerRequests.filter((r) => r.path === path && r.method !== 'GET');
-  await waitFor(() => matching().every((r) => r.headers !== null), { what: 'request headers' });
-  return matching().filter((r) => key === undefined || r.headers['idempotency-key'] === key);
+  const matching = (await receivedRequests(server)).filter((r) => r.path === path && r.method !== 'GET');
+  return matching.filter((r) => key === undefined || r.headers['idempotency-key'] === key);
 }
 
 test('1: concept, last-write-wins: an earlier remote edit loses to the offline edit, sent with the fresh ETag', async () => {

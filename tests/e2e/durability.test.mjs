@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import {
   startServer, openBrowser, testConfig, status, entries, waitFor, waitApplied,
-  serviceWorkerDomain, sendAll, send, wakeWorker, waitQueueEmpty, openTab,
+  needs, sendAll, send, wakeWorker, waitQueueEmpty, openTab,
   exactlyOnceProblems, appliedByPath, expectedByPath,
 } from './harness.mjs';
 
@@ -80,12 +80,11 @@ test('durability 4: the queue persists across browser sessions', { timeout: 6000
   }
 });
 
-test('durability 9: a worker stopped in the middle of a drain of 200 entries loses and repeats nothing', { timeout: 90000 }, async () => {
+test('durability 9: a worker stopped in the middle of a drain of 200 entries loses and repeats nothing', { timeout: 90000, skip: needs('stopWorker') }, async () => {
   await server.call('/control/reset', {});
   const config = testConfig({ retry: FAST_RETRY });
   const browser = await openBrowser(server, config);
   try {
-    const sw = await serviceWorkerDomain(browser);
     await server.down();
     const list = mutations(200, { entities: 10 });
     const keys = await queueAll(browser, list);
@@ -99,8 +98,7 @@ test('durability 9: a worker stopped in the middle of a drain of 200 entries los
       const stats = await server.stats();
       return stats.applied >= 20 ? stats : false;
     }, { timeoutMs: 20000, intervalMs: 20, what: 'the drain to be under way' });
-    await sw.stopAll();
-    await sw.waitStopped();
+    await browser.stopWorker();
     const stopped = await server.stats();
     assert.ok(stopped.applied < 200, `the worker must be stopped mid-drain (applied ${stopped.applied} of 200 when stopped; ${atStop.applied} before)`);
 
@@ -153,15 +151,13 @@ test('durability 11: two tabs queue and flush at once without a duplicate', { ti
   }
 });
 
-test('durability 13: a worker started offline (server down, browser offline) still queues', { timeout: 60000 }, async () => {
+test('durability 13: a worker started offline (server down, browser offline) still queues', { timeout: 60000, skip: needs('offline', 'stopWorker') }, async () => {
   await server.call('/control/reset', {});
   const browser = await openBrowser(server, testConfig({ retry: FAST_RETRY }));
   try {
-    const sw = await serviceWorkerDomain(browser);
     await server.down();
-    await browser.context.setOffline(true);
-    await sw.stopAll();
-    await sw.waitStopped();
+    await browser.offline(true);
+    await browser.stopWorker();
 
     const response = await send(browser, 'POST', '/api/concepts/77', { seq: 0, name: 'offline' });
     assert.equal(response.status, 202, `answered ${response.status} ${response.body}`);
@@ -175,12 +171,12 @@ test('durability 13: a worker started offline (server down, browser offline) sti
 
     // Back online, it goes out once.
     await server.up();
-    await browser.context.setOffline(false);
+    await browser.offline(false);
     await waitApplied(server, 1);
     await waitQueueEmpty(browser);
     await assertAppliedOnce([{ method: 'POST', path: '/api/concepts/77', body: { seq: 0 } }], [list[0].idempotencyKey], { received: true });
   } finally {
-    await browser.context.setOffline(false);
+    await browser.offline(false);
     await server.up();
     await browser.close();
   }

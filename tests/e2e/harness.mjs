@@ -1,28 +1,18 @@
-// The end-to-end harness: the real reference server, real Chromium, and
-// helpers for what tests do again and again.
+// The end-to-end harness: the real reference server, a real browser (the
+// engine OUTBOX_ENGINE names, through ./engines), and helpers for what tests
+// do again and again.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
-import { chromium } from 'playwright-core';
+import { launch } from './engines/index.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
 const SERVER = process.env.OUTBOX_SERVER || join(root, 'target', 'debug', 'outbox-demo');
 const DIST = process.env.OUTBOX_DIST || join(root, 'dist', 'outbox');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-
-export const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+export { ENGINE, needs, has } from './engines/index.mjs';
+export { CHROMIUM_ARGS } from './engines/chromium.mjs';
 
 // Servers still running, stopped when this process exits however it exits
 // (Playwright turns Ctrl-C into a plain exit after closing its browsers).
@@ -103,39 +93,48 @@ export function testConfig(overrides = {}) {
 }
 
 /**
- * Launches Chromium with a fresh (or given) profile and opens the test page
- * with `config`, waiting until the page is controlled and the shim ready.
+ * Launches the browser with a fresh (or given) profile and opens the test
+ * page with `config`, waiting until the page is controlled and the shim
+ * ready. The result is the engine's driver (see ./engines/index.mjs) with
+ * the page's `url`.
  */
 export async function openBrowser(server, config = testConfig(), { profile } = {}) {
-  const dir = profile || mkdtempSync(join(tmpdir(), 'outbox-e2e-'));
-  const context = await chromium.launchPersistentContext(dir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_ARGS,
-  });
-  const page = context.pages()[0] || (await context.newPage());
-  page.on('console', (message) => {
-    if (process.env.OUTBOX_E2E_VERBOSE) console.log(`[page] ${message.text()}`);
-  });
+  const browser = await launch({ profile });
   const url = `${server.app}/index.html?config=${encodeURIComponent(JSON.stringify(config))}`;
-  await page.goto(url);
-  await page.evaluate(() => window.outboxReady);
-  const session = await context.newCDPSession(page);
-  const browser = {
-    context,
-    page,
-    session,
-    profile: dir,
-    url,
-    /** Runs a function in the page. */
-    run: (fn, arg) => page.evaluate(fn, arg),
-    /** Closes the browser; keeps the profile when asked (for a restart). */
-    close: async ({ keepProfile = false } = {}) => {
-      await context.close();
-      if (!keepProfile) rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  try {
+    await browser.goto(url);
+    await pageReady(browser);
+  } catch (error) {
+    await browser.close();
+    throw error;
+  }
+  browser.url = url;
   return browser;
+}
+
+/**
+ * Waits until the test page's shim is registered and the page controlled
+ * (`window.outboxReady` resolved to true); a page whose script did not run
+ * or whose registration failed is an error, not a silent `undefined`.
+ */
+export async function pageReady(page, timeoutMs = 30000) {
+  const ready = await page.run((timeoutMs) => new Promise((resolve, reject) => {
+    const start = Date.now();
+    const poll = () => {
+      if (window.outboxReady) {
+        window.outboxReady.then(resolve, (error) => reject(new Error(`Outbox.register failed: ${error}`)));
+      } else if (Date.now() - start > timeoutMs) {
+        reject(new Error(`the test page's script did not start within ${timeoutMs} ms (${document.readyState})`));
+      } else {
+        setTimeout(poll, 20);
+      }
+    };
+    poll();
+  }), timeoutMs);
+  if (ready !== true) throw new Error(`the test page is not ready: ${JSON.stringify(ready)}`);
+  if (!(await page.run(() => Boolean(navigator.serviceWorker.controller && window.outbox)))) {
+    throw new Error('the test page is ready but not controlled by the worker');
+  }
 }
 
 /** Sends a request from the page and gives status, headers and body text. */
@@ -200,43 +199,10 @@ export async function waitApplied(server, n, timeoutMs = 20000) {
   }, { timeoutMs, what: `${n} applied mutations` });
 }
 
-/** Enables the ServiceWorker CDP domain and gives the registration id. */
-export async function serviceWorkerDomain(browser) {
-  const registrations = [];
-  const versions = [];
-  browser.session.on('ServiceWorker.workerRegistrationUpdated', (event) => registrations.push(...event.registrations));
-  browser.session.on('ServiceWorker.workerVersionUpdated', (event) => versions.push(...event.versions));
-  await browser.session.send('ServiceWorker.enable');
-  await waitFor(() => registrations.length > 0, { what: 'a service worker registration' });
-  const origin = new URL(browser.url).origin;
-  return {
-    registrationId: registrations.find((r) => !r.isDeleted).registrationId,
-    versions,
-    origin,
-    stopAll: () => browser.session.send('ServiceWorker.stopAllWorkers'),
-    dispatchSync: (tag = 'sw-outbox', lastChance = false) =>
-      browser.session.send('ServiceWorker.dispatchSyncEvent', {
-        origin,
-        registrationId: registrations.find((r) => !r.isDeleted).registrationId,
-        tag,
-        lastChance,
-      }),
-    /** Waits until the worker is stopped. */
-    waitStopped: () => waitFor(() => {
-      const latest = new Map();
-      for (const v of versions) latest.set(v.versionId, v);
-      return [...latest.values()].every((v) => v.runningStatus === 'stopped');
-    }, { what: 'the worker to stop' }),
-  };
-}
-
 /** Applied-log entries by path, in order. */
 export function appliedPaths(stats) {
   return stats.log.map((entry) => `${entry.method} ${entry.path}`);
 }
-
-// ---------------------------------------------------------------------------
-// Added helpers (resume and durability scenarios). Nothing above changed.
 
 /**
  * Opens another tab on the same origin (a second page in the browser's
@@ -244,19 +210,9 @@ export function appliedPaths(stats) {
  * ready. The result works with `status`, `entries`, `send`, `pageFetch`.
  */
 export async function openTab(browser) {
-  const page = await browser.context.newPage();
-  page.on('console', (message) => {
-    if (process.env.OUTBOX_E2E_VERBOSE) console.log(`[tab] ${message.text()}`);
-  });
-  await page.goto(browser.url);
-  await page.evaluate(() => window.outboxReady);
-  return {
-    context: browser.context,
-    page,
-    url: browser.url,
-    run: (fn, arg) => page.evaluate(fn, arg),
-    close: () => page.close(),
-  };
+  const tab = await browser.newTab(browser.url);
+  await pageReady(tab);
+  return tab;
 }
 
 /**
@@ -380,9 +336,6 @@ export function expectedByPath(mutations) {
   return byPath;
 }
 
-// ---------------------------------------------------------------------------
-// Added helpers (policy, order, bodies and bad-input scenarios). Nothing above changed.
-
 /**
  * Every record of one object store of the outbox database (`sw-outbox`),
  * read directly from the page: `[{key, type, text}]`, where `text` is the
@@ -451,18 +404,11 @@ export function recordedEvents(browser, name) {
 }
 
 /**
- * Records every request the service worker itself sends (Playwright reports
- * them for Chromium), with all their headers: `[{url, path, method, headers}]`.
+ * Every API request the server received since its last reset, oldest first,
+ * with all its headers (names lower-case): `[{method, path, headers}]`.
  */
-export function recordWorkerRequests(browser) {
-  const seen = [];
-  browser.context.on('request', (request) => {
-    if (!request.serviceWorker()) return;
-    const record = { url: request.url(), path: new URL(request.url()).pathname, method: request.method(), headers: null };
-    seen.push(record);
-    request.allHeaders().then((headers) => { record.headers = headers; }, () => { record.headers = request.headers(); });
-  });
-  return seen;
+export function receivedRequests(server) {
+  return server.call('/control/received');
 }
 
 /**

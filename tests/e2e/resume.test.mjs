@@ -1,12 +1,14 @@
 // Resume, each trigger separately: 20 mutations queued while the server is
 // unreachable are drained by one trigger alone — Background Sync, the
 // window's `online` event, `outbox.flush()`, a worker restart, the backoff
-// timer — each exactly once and in order per entity.
+// timer, the page becoming visible — each exactly once and in order per
+// entity. Engines without Background Sync (Firefox, WebKit) skip (a); the
+// others run in every engine that has the control they need.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   startServer, openBrowser, testConfig, status, entries, waitFor, waitApplied,
-  serviceWorkerDomain, sendAll, wakeWorker, staysTrue, waitQueueEmpty,
+  needs, sendAll, wakeWorker, staysTrue, waitQueueEmpty,
   exactlyOnceProblems, appliedByPath, expectedByPath,
 } from './harness.mjs';
 
@@ -78,11 +80,10 @@ async function assertDrained(browser, mutations, keys, timeoutMs = 20000) {
   assert.deepEqual(appliedByPath(stats), expectedByPath(mutations), 'applied in order per entity');
 }
 
-test('resume (a): the sync event alone drains the queue', { timeout: 60000 }, async () => {
+test('resume (a): the sync event alone drains the queue', { timeout: 60000, skip: needs('sync') }, async () => {
   await server.call('/control/reset', {});
   const browser = await openBrowser(server, config(ONLY.sync));
   try {
-    const sw = await serviceWorkerDomain(browser);
     await server.down();
     const mutations = twentyMutations();
     const keys = await queueAll(browser, mutations);
@@ -105,7 +106,7 @@ test('resume (a): the sync event alone drains the queue', { timeout: 60000 }, as
 
     await server.up();
     await nothingHappensAlone(browser, mutations.length);
-    await sw.dispatchSync();
+    await browser.dispatchSync();
     await assertDrained(browser, mutations, keys);
   } finally {
     await server.up();
@@ -113,20 +114,20 @@ test('resume (a): the sync event alone drains the queue', { timeout: 60000 }, as
   }
 });
 
-test('resume (b): the window online event alone drains the queue', { timeout: 60000 }, async () => {
+test('resume (b): the window online event alone drains the queue', { timeout: 60000, skip: needs('offline') }, async () => {
   await server.call('/control/reset', {});
   const browser = await openBrowser(server, config(ONLY.flush));
   try {
-    await browser.context.setOffline(true);
+    await browser.offline(true);
     const mutations = twentyMutations();
     const keys = await queueAll(browser, mutations);
     assert.equal((await server.stats()).applied, 0);
     assert.equal(await browser.run(() => navigator.onLine), false);
     // The shim forwards the window's `online` event as `flush`.
-    await browser.context.setOffline(false);
+    await browser.offline(false);
     await assertDrained(browser, mutations, keys);
   } finally {
-    await browser.context.setOffline(false);
+    await browser.offline(false);
     await browser.close();
   }
 });
@@ -152,18 +153,16 @@ test('resume (c): outbox.flush() alone drains the queue', { timeout: 60000 }, as
   }
 });
 
-test('resume (d): a worker restart alone drains the queue', { timeout: 60000 }, async () => {
+test('resume (d): a worker restart alone drains the queue', { timeout: 60000, skip: needs('stopWorker') }, async () => {
   await server.call('/control/reset', {});
   const browser = await openBrowser(server, config(ONLY.start));
   try {
-    const sw = await serviceWorkerDomain(browser);
     await server.down();
     const mutations = twentyMutations();
     const keys = await queueAll(browser, mutations);
     await server.up();
     await nothingHappensAlone(browser, mutations.length);
-    await sw.stopAll();
-    await sw.waitStopped();
+    await browser.stopWorker();
     // Any event starts the worker again; its script load starts the drain.
     await wakeWorker(browser);
     await assertDrained(browser, mutations, keys);
@@ -185,6 +184,25 @@ test('resume (e): the backoff timer alone drains the queue', { timeout: 60000 },
     // off (at most maxDelayMs = 400) while the server is down, and sends once
     // it is back.
     await assertDrained(browser, mutations, keys, 10000);
+  } finally {
+    await server.up();
+    await browser.close();
+  }
+});
+
+test('resume (f): the page becoming visible alone drains the queue', { timeout: 60000 }, async () => {
+  await server.call('/control/reset', {});
+  const browser = await openBrowser(server, config(ONLY.flush));
+  try {
+    await server.down();
+    const mutations = twentyMutations();
+    const keys = await queueAll(browser, mutations);
+    await server.up();
+    await nothingHappensAlone(browser, mutations.length);
+    // No driver here can hide and show a page, so the page is told it
+    // changed visibility; it is visible, and the shim flushes.
+    await browser.run(() => document.dispatchEvent(new Event('visibilitychange')));
+    await assertDrained(browser, mutations, keys);
   } finally {
     await server.up();
     await browser.close();

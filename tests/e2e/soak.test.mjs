@@ -7,6 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { soak } from '../../soak/run.mjs';
+import { needs } from './harness.mjs';
 
 const SMALL = {
   seed: 20261129,
@@ -21,7 +22,7 @@ const SMALL = {
   drops: 4,
 };
 
-test('chaos soak: 500 mutations from 3 tabs under every fault are each applied once, in order', { timeout: 300000 }, async (t) => {
+test('chaos soak: 500 mutations from 3 tabs under every fault are each applied once, in order', { timeout: 300000, skip: needs('stopWorker', 'offline') }, async (t) => {
   const lines = [];
   const result = await soak({ ...SMALL, log: (line) => lines.push(line) });
   t.diagnostic(result.line);

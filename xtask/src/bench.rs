@@ -5,6 +5,7 @@
 //! (a `--quick` run writes `target/bench/quick.*` instead).
 
 use crate::build::{build, node_for_browser_runs};
+use crate::engines::Engine;
 use crate::prerequisites;
 use crate::process::say;
 use std::process::ExitCode;
@@ -62,7 +63,7 @@ impl Options {
 
 pub fn bench(options: &Options) -> Result<ExitCode, String> {
     let tools = prerequisites::ensure_build_tools()?;
-    prerequisites::ensure_browser()?;
+    prerequisites::ensure_browsers(&[Engine::Chromium])?;
     build(&tools)?;
     let run = node_for_browser_runs()
         .arguments([SCRIPT])

@@ -5,6 +5,7 @@
 //! writes the README's screenshot, `docs/demo.png`.
 
 use crate::build::{build, node_for_browser_runs, DEMO_SERVER, DIST_DIRECTORY};
+use crate::engines::Engine;
 use crate::prerequisites;
 use crate::process::{say, workspace_root, CommandLine};
 use std::fs;
@@ -142,7 +143,7 @@ fn wait_until_listening(server: &mut Child, port: u16) -> Result<Option<ExitStat
 /// set, so that it also writes `docs/demo.png`.
 pub fn screenshots() -> Result<ExitCode, String> {
     let tools = prerequisites::ensure_build_tools()?;
-    prerequisites::ensure_browser()?;
+    prerequisites::ensure_browsers(&[Engine::Chromium])?;
     build(&tools)?;
     let root = workspace_root();
     let screenshot = root.join(DOCS_SCREENSHOT);

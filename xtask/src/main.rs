@@ -6,6 +6,7 @@
 mod bench;
 mod build;
 mod demo;
+mod engines;
 mod fuzz;
 mod prerequisites;
 mod process;
@@ -19,8 +20,9 @@ usage: cargo xtask <command>
 
 commands:
   build                      build dist/outbox/ (wasm, glue, loader, page shim) and the demo server
-  test [--e2e-only] [--filter <pattern>]
-                             run fmt, clippy, native, wasm-in-browser and end-to-end tests;
+  test [--e2e-only] [--filter <pattern>] [--engine <chromium|firefox|webkit>[,...]]
+                             run fmt, clippy, native, wasm-in-browser and end-to-end tests, the last two in
+                             Chromium, Firefox and WebKit (or only the engines named);
                              --filter is passed to the end-to-end tests as --test-name-pattern
   fuzz [--seconds <n>]       run each fuzz target (record, message, config, merge) for n seconds (default 60);
                              failing inputs are kept in tests/fuzz-corpus/, which cargo test replays

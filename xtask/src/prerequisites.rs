@@ -1,6 +1,7 @@
 //! Finds or installs every tool the other commands need, before they need
 //! it. What cannot be installed here is printed as a command to run by hand.
 
+use crate::engines::Engine;
 use crate::process::{cargo, say, workspace_root, CommandLine};
 use std::env;
 use std::ffi::OsString;
@@ -11,6 +12,7 @@ use std::time::SystemTime;
 pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+pub const WEBKIT_WEBDRIVER: &str = "/usr/bin/WebKitWebDriver";
 
 /// Tools located by [`ensure_build_tools`].
 pub struct Tools {
@@ -213,17 +215,33 @@ fn modified(path: &Path) -> Option<SystemTime> {
         .ok()
 }
 
-/// Chromium and chromedriver from Debian's packages, which the in-browser
-/// and end-to-end tests drive.
-pub fn ensure_browser() -> Result<(), String> {
-    let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
-        .into_iter()
-        .filter(|path| !Path::new(path).exists())
+/// The browsers of `engines` and their drivers, from Debian's packages (one
+/// `apt-get install` for everything missing), and for Firefox geckodriver
+/// from crates.io, which the in-browser wasm tests drive it with (its path
+/// is the result).
+pub fn ensure_browsers(engines: &[Engine]) -> Result<Option<PathBuf>, String> {
+    let missing: Vec<(&str, &str)> = engines
+        .iter()
+        .flat_map(|engine| engine.debian_files().iter().copied())
+        .filter(|(path, _)| !Path::new(path).exists())
         .collect();
-    if missing.is_empty() {
-        return Ok(());
+    if !missing.is_empty() {
+        install_debian_packages(&missing)?;
     }
-    let by_hand = "apt-get update && apt-get install -y chromium chromium-driver";
+    if engines.contains(&Engine::Firefox) {
+        return ensure_geckodriver().map(Some);
+    }
+    Ok(None)
+}
+
+fn install_debian_packages(missing: &[(&str, &str)]) -> Result<(), String> {
+    let mut packages: Vec<&str> = missing.iter().map(|(_, package)| *package).collect();
+    packages.dedup();
+    let by_hand = format!(
+        "apt-get update && apt-get install -y {}",
+        packages.join(" ")
+    );
+    let files: Vec<&str> = missing.iter().map(|(path, _)| *path).collect();
     let running_as_root = CommandLine::new("id")
         .arguments(["-u"])
         .probe()
@@ -231,27 +249,56 @@ pub fn ensure_browser() -> Result<(), String> {
     if !running_as_root {
         return Err(format!(
             "{} missing; install them by hand, then rerun: sudo sh -c '{by_hand}'",
-            missing.join(" and ")
+            files.join(", ")
         ));
     }
-    say("installing Chromium and chromedriver (apt-get install chromium chromium-driver)...");
-    for arguments in [
-        vec!["update"],
-        vec!["install", "-y", "chromium", "chromium-driver"],
-    ] {
+    say(format!(
+        "installing browsers and drivers (apt-get install {})...",
+        packages.join(" ")
+    ));
+    let mut install = vec!["install", "-y"];
+    install.extend(&packages);
+    for arguments in [vec!["update"], install] {
         CommandLine::new("apt-get")
             .arguments(arguments)
             .environment("DEBIAN_FRONTEND", "noninteractive")
             .run()
             .map_err(|error| format!("{error}\ninstall them by hand: {by_hand}"))?;
     }
-    match [CHROMIUM, CHROMEDRIVER]
-        .into_iter()
-        .find(|path| !Path::new(path).exists())
-    {
+    match files.into_iter().find(|path| !Path::new(path).exists()) {
         Some(path) => Err(format!("{path} is still missing after `{by_hand}`")),
         None => Ok(()),
     }
+}
+
+/// geckodriver on PATH or in cargo's bin folder, else `cargo install`ed.
+fn ensure_geckodriver() -> Result<PathBuf, String> {
+    if let Some(found) = find_geckodriver() {
+        return Ok(found);
+    }
+    // `--locked`: geckodriver's own lock file builds here; unlocked
+    // dependency versions have not been tried.
+    let install = cargo("install geckodriver --locked");
+    say(format!(
+        "installing geckodriver for the in-browser tests in Firefox ({}); about 4 minutes...",
+        install.display()
+    ));
+    install
+        .run()
+        .map_err(|error| format!("{error}\ninstall it by hand: {}", install.display()))?;
+    find_geckodriver().ok_or_else(|| {
+        format!(
+            "`{}` finished, but no geckodriver was found on PATH or in cargo's bin folder",
+            install.display()
+        )
+    })
+}
+
+fn find_geckodriver() -> Option<PathBuf> {
+    env::split_paths(&env::var_os("PATH").unwrap_or_default())
+        .chain(cargo_bin_directories())
+        .map(|directory| directory.join("geckodriver"))
+        .find(|binary| binary.is_file())
 }
 
 #[cfg(test)]

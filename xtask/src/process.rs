@@ -31,6 +31,8 @@ pub struct CommandLine {
     program: String,
     arguments: Vec<String>,
     environment: Vec<(String, String)>,
+    /// Variables taken out of the inherited environment.
+    removed: Vec<String>,
 }
 
 impl CommandLine {
@@ -39,6 +41,7 @@ impl CommandLine {
             program: program.into(),
             arguments: Vec::new(),
             environment: Vec::new(),
+            removed: Vec::new(),
         }
     }
 
@@ -56,8 +59,31 @@ impl CommandLine {
         self
     }
 
+    /// Runs the program without `name` in its environment, even when the
+    /// user's shell sets it.
+    pub fn without_environment(mut self, name: &str) -> Self {
+        self.removed.push(name.to_string());
+        self
+    }
+
+    /// The same command run through a wrapper, `program arguments... command`
+    /// (e.g. `xvfb-run -a`), with the same environment.
+    pub fn through(self, program: &str, arguments: &[&str]) -> Self {
+        let mut words: Vec<String> = arguments.iter().map(|word| word.to_string()).collect();
+        words.push(self.program);
+        words.extend(self.arguments);
+        CommandLine {
+            program: program.to_string(),
+            arguments: words,
+            ..self
+        }
+    }
+
     fn command(&self) -> Command {
         let mut command = Command::new(&self.program);
+        for name in &self.removed {
+            command.env_remove(name);
+        }
         command
             .args(&self.arguments)
             .envs(self.environment.iter().map(|(name, value)| (name, value)))
@@ -128,10 +154,18 @@ impl CommandLine {
 
     /// The command as a shell line, environment first.
     pub fn display(&self) -> String {
+        let removed = (!self.removed.is_empty()).then(|| {
+            let unset = self.removed.iter().map(|name| format!("-u {name}"));
+            std::iter::once("env".to_string())
+                .chain(unset)
+                .collect::<Vec<_>>()
+                .join(" ")
+        });
         let environment = self
             .environment
             .iter()
             .map(|(name, value)| format!("{name}={}", shell_quote(value)));
+        let environment = removed.into_iter().chain(environment);
         let words = std::iter::once(shell_quote(&self.program))
             .chain(self.arguments.iter().map(|argument| shell_quote(argument)));
         environment.chain(words).collect::<Vec<_>>().join(" ")
@@ -189,6 +223,19 @@ mod tests {
         assert_eq!(
             line.display(),
             "CHROMIUM=/usr/bin/chromium node --test --test-name-pattern 'queued offline'"
+        );
+    }
+
+    #[test]
+    fn displays_removed_variables_and_wrappers() {
+        let line = CommandLine::new("cargo")
+            .arguments(["test"])
+            .environment("SAFARIDRIVER", "/usr/bin/WebKitWebDriver")
+            .without_environment("GECKODRIVER")
+            .through("xvfb-run", &["-a"]);
+        assert_eq!(
+            line.display(),
+            "env -u GECKODRIVER SAFARIDRIVER=/usr/bin/WebKitWebDriver xvfb-run -a cargo test"
         );
     }
 

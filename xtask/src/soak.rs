@@ -6,6 +6,7 @@
 //! figures; a failure prints the seed and the command that replays it.
 
 use crate::build::{build, node_for_browser_runs};
+use crate::engines::Engine;
 use crate::prerequisites;
 use crate::process::say;
 use std::process::ExitCode;
@@ -64,7 +65,7 @@ impl Options {
 
 pub fn soak(options: &Options) -> Result<ExitCode, String> {
     let tools = prerequisites::ensure_build_tools()?;
-    prerequisites::ensure_browser()?;
+    prerequisites::ensure_browsers(&[Engine::Chromium])?;
     build(&tools)?;
     let run = node_for_browser_runs()
         .arguments([SCRIPT])

@@ -2,10 +2,11 @@
 //! first failure, ending with one `N passed, N failed` line.
 
 use crate::build::{build, node_for_browser_runs};
-use crate::prerequisites::{self, Tools, CHROMEDRIVER, WASM_TARGET};
+use crate::engines::{self, Engine};
+use crate::prerequisites::{self, Tools, CHROMEDRIVER, WASM_TARGET, WEBKIT_WEBDRIVER};
 use crate::process::{cargo, say, workspace_root, CommandLine};
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{ExitCode, ExitStatus};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -15,6 +16,8 @@ pub struct Options {
     e2e_only: bool,
     /// Passed to the end-to-end tests as `--test-name-pattern`.
     filter: Option<String>,
+    /// The engines the in-browser and end-to-end tests run in.
+    engines: Vec<Engine>,
 }
 
 impl Options {
@@ -22,7 +25,9 @@ impl Options {
         let mut options = Options {
             e2e_only: false,
             filter: None,
+            engines: Vec::new(),
         };
+        let mut engine_names = Vec::new();
         let mut arguments = arguments.iter();
         while let Some(argument) = arguments.next() {
             match argument.as_str() {
@@ -31,9 +36,14 @@ impl Options {
                     let pattern = arguments.next().ok_or("--filter needs a pattern")?;
                     options.filter = Some(pattern.clone());
                 }
+                "--engine" => {
+                    let name = arguments.next().ok_or("--engine needs a name")?;
+                    engine_names.push(name.clone());
+                }
                 other => return Err(format!("unknown test option `{other}`")),
             }
         }
+        options.engines = engines::chosen(&engine_names)?;
         Ok(options)
     }
 }
@@ -62,28 +72,18 @@ enum Action {
 }
 
 struct Step {
-    name: &'static str,
+    name: String,
     action: Action,
     /// Why the step does not run, when it does not.
     skipped: Option<&'static str>,
-    /// Drives Chromium, which is installed only when such a step runs.
-    needs_browser: bool,
 }
 
 impl Step {
-    fn new(name: &'static str, action: Action) -> Self {
+    fn new(name: impl Into<String>, action: Action) -> Self {
         Step {
-            name,
+            name: name.into(),
             action,
             skipped: None,
-            needs_browser: false,
-        }
-    }
-
-    fn in_browser(self) -> Self {
-        Step {
-            needs_browser: true,
-            ..self
         }
     }
 
@@ -138,15 +138,16 @@ pub fn test(options: Options) -> ExitCode {
 
 fn run_steps(options: &Options, totals: &mut Counts) -> Result<(), String> {
     let root = workspace_root();
-    let steps = plan(options, &root);
     let tools =
         prerequisites::ensure_build_tools().map_err(|error| format!("prerequisites: {error}"))?;
-    if steps
-        .iter()
-        .any(|step| step.needs_browser && step.skipped.is_none())
-    {
-        prerequisites::ensure_browser().map_err(|error| format!("prerequisites: {error}"))?;
-    }
+    let in_browser = has_wasm_tests(&root) || !end_to_end_test_files(&root).is_empty();
+    let geckodriver = if in_browser {
+        prerequisites::ensure_browsers(&options.engines)
+            .map_err(|error| format!("prerequisites: {error}"))?
+    } else {
+        None
+    };
+    let steps = plan(options, &root, geckodriver.as_deref());
     let total_steps = steps.len();
     for (index, step) in steps.iter().enumerate() {
         let label = format!("[{}/{total_steps}] {}", index + 1, step.name);
@@ -172,47 +173,72 @@ fn run_steps(options: &Options, totals: &mut Counts) -> Result<(), String> {
     Ok(())
 }
 
-fn plan(options: &Options, root: &Path) -> Vec<Step> {
-    let wasm_tests = Step::new(
-        "in-browser wasm tests",
-        Action::Suite(
-            cargo(&format!("test -p sw-outbox --target {WASM_TARGET}"))
-                .environment("CHROMEDRIVER", CHROMEDRIVER)
-                .environment("WASM_BINDGEN_TEST_TIMEOUT", "120"),
+/// The in-browser wasm tests in one engine: wasm-bindgen-test-runner takes
+/// the first driver named in its environment, so the others are removed.
+fn wasm_tests(engine: Engine, root: &Path, geckodriver: Option<&Path>) -> Step {
+    let drivers = ["CHROMEDRIVER", "GECKODRIVER", "SAFARIDRIVER"];
+    let (variable, driver) = match engine {
+        Engine::Chromium => ("CHROMEDRIVER", PathBuf::from(CHROMEDRIVER)),
+        Engine::Firefox => (
+            "GECKODRIVER",
+            geckodriver.map_or_else(|| PathBuf::from("geckodriver"), Path::to_path_buf),
         ),
+        Engine::WebKit => ("SAFARIDRIVER", PathBuf::from(WEBKIT_WEBDRIVER)),
+    };
+    let mut line = cargo(&format!("test -p sw-outbox --target {WASM_TARGET}"))
+        .environment(variable, driver.to_string_lossy())
+        .environment("WASM_BINDGEN_TEST_TIMEOUT", "120");
+    for other in drivers.into_iter().filter(|name| *name != variable) {
+        line = line.without_environment(other);
+    }
+    if engine.needs_display() {
+        line = line.through("xvfb-run", &["-a"]);
+    }
+    Step::new(
+        format!("in-browser wasm tests ({engine})"),
+        Action::Suite(line),
     )
-    .in_browser()
     .skipped_unless(
         has_wasm_tests(root),
         "no tests/*.rs uses wasm_bindgen_test yet",
-    );
+    )
+}
 
-    let end_to_end_files = end_to_end_test_files(root);
-    let mut end_to_end_command = node_for_browser_runs().arguments([
-        "--test",
-        "--test-concurrency=1",
-        "--test-timeout=300000",
-    ]);
+/// The end-to-end suite in one engine (tests/e2e/engines picks it from
+/// OUTBOX_ENGINE).
+fn end_to_end(engine: Engine, options: &Options, root: &Path) -> Step {
+    let files = end_to_end_test_files(root);
+    let mut line = node_for_browser_runs()
+        .environment("OUTBOX_ENGINE", engine.name())
+        .arguments(["--test", "--test-concurrency=1", "--test-timeout=300000"]);
     if let Some(pattern) = &options.filter {
-        end_to_end_command = end_to_end_command.arguments(["--test-name-pattern", pattern]);
+        line = line.arguments(["--test-name-pattern", pattern]);
     }
-    let has_end_to_end_tests = !end_to_end_files.is_empty();
+    let has_files = !files.is_empty();
     // Files rather than the folder: node 21 and later read a folder argument
     // as a glob that matches no test file.
-    let end_to_end = Step::new(
-        "end-to-end tests",
-        Action::Suite(end_to_end_command.arguments(end_to_end_files)),
-    )
-    .in_browser()
-    .skipped_unless(has_end_to_end_tests, "tests/e2e has no *.test.mjs yet");
+    line = line.arguments(files);
+    if engine.needs_display() {
+        line = line.through("xvfb-run", &["-a"]);
+    }
+    Step::new(format!("end-to-end tests ({engine})"), Action::Suite(line))
+        .skipped_unless(has_files, "tests/e2e has no *.test.mjs yet")
+}
 
+fn plan(options: &Options, root: &Path, geckodriver: Option<&Path>) -> Vec<Step> {
+    let end_to_end_steps = options
+        .engines
+        .iter()
+        .map(|&engine| end_to_end(engine, options, root));
     let build_step = Step::new("build", Action::Build);
     if options.e2e_only {
-        return vec![build_step, end_to_end];
+        return std::iter::once(build_step)
+            .chain(end_to_end_steps)
+            .collect();
     }
     let type_check =
         CommandLine::new("node_modules/.bin/tsc").arguments(["--noEmit", "-p", "app-shim"]);
-    vec![
+    let mut steps = vec![
         Step::new("formatting", Action::Check(cargo("fmt --all -- --check"))),
         Step::new(
             "clippy (host)",
@@ -227,9 +253,15 @@ fn plan(options: &Options, root: &Path) -> Vec<Step> {
         Step::new("native tests", Action::Suite(cargo("test --workspace"))),
         build_step,
         Step::new("page shim type check", Action::TypeCheck(type_check)),
-        wasm_tests,
-        end_to_end,
-    ]
+    ];
+    steps.extend(
+        options
+            .engines
+            .iter()
+            .map(|&engine| wasm_tests(engine, root, geckodriver)),
+    );
+    steps.extend(end_to_end_steps);
+    steps
 }
 
 fn has_wasm_tests(root: &Path) -> bool {
@@ -345,7 +377,7 @@ fn without_ansi_escapes(line: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{parse_counts, Counts, Options};
+    use super::{parse_counts, Counts, Engine, Options};
 
     fn counts(passed: u64, failed: u64) -> Option<Counts> {
         Some(Counts { passed, failed })
@@ -391,6 +423,10 @@ mod tests {
         let options = Options::parse(&arguments).unwrap();
         assert!(options.e2e_only);
         assert_eq!(options.filter.as_deref(), Some("offline"));
+        assert_eq!(options.engines, Engine::ALL.to_vec());
+        let one = Options::parse(&["--engine".to_string(), "firefox".to_string()]).unwrap();
+        assert_eq!(one.engines, vec![Engine::Firefox]);
+        assert!(Options::parse(&["--engine".to_string()]).is_err());
         assert!(Options::parse(&["--filter".to_string()]).is_err());
         assert!(Options::parse(&["--bogus".to_string()]).is_err());
     }

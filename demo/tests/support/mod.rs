@@ -89,7 +89,7 @@ impl Server {
     }
 
     pub fn control(&self, action: &str, body: &str) -> Value {
-        let method = if matches!(action, "stats" | "entities") {
+        let method = if matches!(action, "stats" | "entities" | "received") {
             "GET"
         } else {
             "POST"
