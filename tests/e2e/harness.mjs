@@ -124,7 +124,12 @@ export async function pageReady(page, timeoutMs = 30000) {
       if (window.outboxReady) {
         window.outboxReady.then(resolve, (error) => reject(new Error(`Outbox.register failed: ${error}`)));
       } else if (Date.now() - start > timeoutMs) {
-        reject(new Error(`the test page's script did not start within ${timeoutMs} ms (${document.readyState})`));
+        const loaded = performance.getEntriesByType('resource').map((entry) => entry.name).join(', ');
+        import('/outbox/outbox.js').then(
+          () => 'the shim imports now',
+          (error) => `importing the shim fails: ${error}`,
+        ).then((shim) => reject(new Error(
+          `the test page's script did not start within ${timeoutMs} ms (document ${document.readyState}; loaded: ${loaded || 'nothing'}; ${shim})`)));
       } else {
         setTimeout(poll, 20);
       }

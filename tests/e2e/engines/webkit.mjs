@@ -26,7 +26,9 @@ export async function launchWebKit(dir) {
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const answer = await response.json();
-    if (!response.ok || (answer.value && answer.value.error)) {
+    // WebDriver errors come with an error status; a page result may well
+    // have an `error` field of its own.
+    if (!response.ok) {
       throw new Error(`WebDriver ${method} ${path}: ${answer.value?.error}: ${answer.value?.message}`);
     }
     return answer.value;
@@ -77,7 +79,7 @@ export async function launchWebKit(dir) {
           const fn = (${fn.toString()});
           Promise.resolve().then(() => fn(arguments[0])).then(
             (value) => done({ ok: true, value: value === undefined ? null : value }),
-            (error) => done({ ok: false, error: String((error && error.stack) || error) }));`,
+            (error) => done({ ok: false, error: error && error.stack ? error + '\\n' + error.stack : String(error) }));`,
         args: [arg === undefined ? null : arg],
       });
       if (!result.ok) throw new Error(`in the page: ${result.error}`);
