@@ -54,7 +54,18 @@ export async function start(): Promise<Outbox> {
     await outbox.resolve(first.id, { use: 'merged', body: { label: 'both' } });
     console.log(retried, cancelled);
   }
-  const { removed } = await outbox.clear(['done', 'cancelled', 'superseded']);
+  const { removed } = await outbox.clear(['done', 'cancelled', 'superseded', 'corrupt']);
+  console.log(status.user, status.held, status.corrupt);
+
+  // One device, several users: entries are stamped with the current user.
+  const { held } = await outbox.setUser('alice');
+  outbox.addEventListener('discarded', (event) => console.log('dropped', event.detail.entries.length, event.detail.user));
+  const { discarded } = await outbox.logout({ discard: true });
+  await outbox.logout({ keep: true });
+  await outbox.logout();
+  console.log(held, discarded, all[0]?.user);
+  // @ts-expect-error discard and keep exclude each other
+  await outbox.logout({ discard: true, keep: true });
   const afterDrain: Status = await outbox.flush();
   console.log(removed, afterDrain.progress.done);
   await outbox.clear();

@@ -53,6 +53,8 @@ export interface Entry {
   bodyBytes: number;
   /** Set when `state` is `conflict`. */
   conflict: ConflictInfo | null;
+  /** The user current (`setUser`) when it was stored; null: none, never held. */
+  user: string | null;
 }
 
 /** What a conflict that waits for a page is about. */
@@ -78,8 +80,17 @@ export interface Status {
   draining: boolean;
   /** Progress of the current drain. */
   progress: { done: number; total: number };
-  /** Stored records that could not be read; they are skipped, not deleted. */
+  /**
+   * Stored records that could not be read and could not be moved aside
+   * either (normally empty); they are skipped, not deleted.
+   */
   unreadable: { id: number; message: string }[];
+  /** Records that could not be read, moved aside; `clear(['corrupt'])` removes them. */
+  corrupt: number;
+  /** The current user (`setUser`), or null. */
+  user: string | null;
+  /** Open entries of other users, held until their user is current again. */
+  held: number;
   /** Why the queue's storage could not be opened, if it could not. */
   storeError: string | null;
   /**
@@ -110,11 +121,21 @@ export type FailedDetail =
   | (Failure & { entry: Entry; message: string; body?: Json })
   | {
       entry: null;
-      reason: 'body_too_large' | 'queue_full' | 'storage' | 'corrupt';
+      reason: 'body_too_large' | 'queue_full' | 'quota' | 'storage' | 'corrupt';
       message: string;
       /** The unreadable record's id, for `corrupt`. */
       id?: number;
+      /** For `corrupt`: true when the record was moved to the `corrupt` store. */
+      movedAside?: boolean;
     };
+
+/** Entries removed unsent at the page's request (`logout({discard: true})`). */
+export interface DiscardedDetail {
+  entries: Entry[];
+  reason: 'logout';
+  /** The user whose entries they were. */
+  user: string;
+}
 
 export interface ConflictDetail {
   entry: Entry;
@@ -147,9 +168,13 @@ export interface OutboxEventMap {
   conflict: ConflictDetail;
   resolved: ResolvedDetail;
   'auth-required': AuthRequiredDetail;
+  discarded: DiscardedDetail;
 }
 
 // ---- raw messages (README, "Protocol") -------------------------------------
+
+/** What `clear` removes: entries in these states, and `corrupt` records. */
+export type ClearTarget = EntryState | 'corrupt';
 
 export interface EntriesFilter {
   states?: EntryState[];
@@ -162,7 +187,9 @@ export type OutboxCommand =
   | { outbox: 1; id: number; type: 'flush' }
   | { outbox: 1; id: number; type: 'retry'; entry: number | 'failed' }
   | { outbox: 1; id: number; type: 'cancel'; entry: number }
-  | { outbox: 1; id: number; type: 'clear'; states?: EntryState[] }
+  | { outbox: 1; id: number; type: 'clear'; states?: ClearTarget[] }
+  | { outbox: 1; id: number; type: 'user'; user: string | null; headers?: Record<string, string> }
+  | { outbox: 1; id: number; type: 'logout'; discard?: boolean }
   | { outbox: 1; id: number; type: 'auth'; headers: Record<string, string> }
   | ({ outbox: 1; id: number; type: 'resolve'; entry: number } & ResolveOptions);
 
@@ -176,6 +203,8 @@ export interface OutboxResults {
   clear: { removed: number };
   auth: { resumed: number };
   resolve: { resolved: number; kept: Resolution };
+  user: { user: string | null; held: number };
+  logout: { user: null; previous: string | null; discarded: number[]; held: number };
 }
 
 /** Worker -> page, exactly one per command, on the command's port. */
@@ -206,6 +235,9 @@ export interface RegisterOptions {
   persist?: boolean;
 }
 
+/** Either discard the signing-out user's queued entries or keep them held. */
+export type LogoutOptions = { discard: true; keep?: false } | { keep?: boolean; discard?: false };
+
 /** `merged` sends the body the page gives, so it needs one. */
 export type ResolveOptions =
   | { use: 'local' | 'remote'; body?: Json }
@@ -235,8 +267,26 @@ export declare class Outbox extends EventTarget {
   flush(): Promise<Status>;
   retry(entry: number | 'failed'): Promise<OutboxResults['retry']>;
   cancel(entry: number): Promise<OutboxResults['cancel']>;
-  /** Without `states`, removes every entry, unsent ones included. */
-  clear(states?: EntryState[]): Promise<OutboxResults['clear']>;
+  /**
+   * Without `states`, removes every entry, unsent ones included, and every
+   * record set aside as corrupt; `'corrupt'` in the list names those.
+   */
+  clear(states?: ClearTarget[]): Promise<OutboxResults['clear']>;
+  /**
+   * Makes `user` the current user (null: none). Entries stored from now on
+   * carry it; entries of other users are held, never sent with this user's
+   * credentials, until their user is current again. Kept across worker
+   * restarts. Auth headers given for the previous user are forgotten; the
+   * `setAuth` provider, if any, is asked for the new user's, which the
+   * worker takes in the same step as the switch.
+   */
+  setUser(user: string | null): Promise<OutboxResults['user']>;
+  /**
+   * The current user signs out; then there is no current user. `discard`
+   * removes their queued entries (reported in a `discarded` event); `keep`
+   * (the default) holds them until that user is current again.
+   */
+  logout(options?: LogoutOptions): Promise<OutboxResults['logout']>;
   resolve(entry: number, options: ResolveOptions): Promise<OutboxResults['resolve']>;
   /**
    * Keeps `provider` to answer `auth-required` events, and sends its headers

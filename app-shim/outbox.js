@@ -110,8 +110,52 @@ export class Outbox extends EventTarget {
 
   cancel(entry) { return this.#send('cancel', { entry }); }
 
-  /** Without states the worker removes every entry, unsent ones included. */
+  /**
+   * Without states the worker removes every entry, unsent ones included, and
+   * every record set aside as corrupt; 'corrupt' in the list names those.
+   */
   clear(states) { return this.#send('clear', states === undefined ? {} : { states }); }
+
+  /**
+   * Makes `user` (a string id, or null) the current user: entries stored
+   * from now on carry it, and entries of other users are held, never sent
+   * with this user's credentials, until their user is current again. The
+   * worker forgets auth headers given for the previous user; the provider
+   * given to setAuth, if any, is asked for this user's, which the worker
+   * takes in the same step as the switch.
+   */
+  async setUser(user) {
+    if (user !== null && (typeof user !== 'string' || user === '')) {
+      throw new TypeError('outbox: setUser takes a non-empty string id, or null');
+    }
+    let headers;
+    if (this.#authProvider !== null) {
+      try {
+        headers = await this.#authHeaders();
+      } catch (error) {
+        console.warn('outbox: could not get auth headers for the new user:', error);
+      }
+    }
+    return this.#send('user', headers === undefined ? { user } : { user, headers });
+  }
+
+  /**
+   * The current user signs out; then there is no current user, and the
+   * worker has forgotten the auth headers it was given. With
+   * `{discard: true}` their queued entries are removed (a `discarded` event
+   * lists them); by default (`{keep: true}`) they stay, held until that user
+   * is current again.
+   */
+  async logout(options = {}) {
+    const { discard = false, keep = false } = options;
+    if (typeof discard !== 'boolean' || typeof keep !== 'boolean') {
+      throw new TypeError('outbox: logout takes {discard: true} or {keep: true}');
+    }
+    if (discard && keep) {
+      throw new TypeError('outbox: logout takes {discard: true} or {keep: true}, not both');
+    }
+    return this.#send('logout', { discard });
+  }
 
   resolve(entry, { use, body }) {
     return this.#send('resolve', body === undefined ? { entry, use } : { entry, use, body });
@@ -124,12 +168,15 @@ export class Outbox extends EventTarget {
   }
 
   async #sendAuth() {
+    return this.#send('auth', { headers: await this.#authHeaders() });
+  }
+
+  async #authHeaders() {
     const init = await this.#authProvider();
     // A plain object goes as written; Headers or pairs become one (postMessage
     // cannot clone Headers). Building Headers also rejects bad names and values.
     const checked = new Headers(init);
-    const headers = init instanceof Headers || Array.isArray(init) ? Object.fromEntries(checked) : { ...init };
-    return this.#send('auth', { headers });
+    return init instanceof Headers || Array.isArray(init) ? Object.fromEntries(checked) : { ...init };
   }
 
   // Many entries can pause at once: ask the provider once per burst, and once

@@ -218,7 +218,7 @@ export async function start(subject) {
         const cursor = await request(reading.objectStore('entries').openCursor(null, 'prev'));
         const stored = await request(reading.objectStore('meta').get('nextId'));
         const template = JSON.parse(cursor.value);
-        if (template.v !== 1 || template.id !== cursor.key || template.entity !== new URL(template.url).pathname ||
+        if (template.v !== 2 || template.id !== cursor.key || template.entity !== new URL(template.url).pathname ||
             new URL(template.url).pathname !== first.path) {
           throw new Error(`unexpected stored record ${cursor.value}`);
         }

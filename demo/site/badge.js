@@ -49,7 +49,8 @@ export class Badge {
     progress.max = Math.max(status.progress.total, 1);
     progress.value = status.progress.done;
     progress.title = `sending: ${status.progress.done} of ${status.progress.total}`;
-    const trouble = status.storeError ?? (status.unreadable.length > 0 ? `${status.unreadable.length} unreadable entries` : null);
+    const unreadable = status.unreadable.length + status.corrupt;
+    const trouble = status.storeError ?? (unreadable > 0 ? `${unreadable} unreadable entries` : null);
     root.querySelector('.trouble').textContent = trouble ?? '';
   }
 }

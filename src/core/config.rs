@@ -912,6 +912,20 @@ mod tests {
     }
 
     #[test]
+    fn a_function_marker_is_read_only_from_an_integer_index() {
+        // The worker writes each function as {"$fn": <integer>}; a number from
+        // JS config data is a float and never names a function.
+        for forged in [json!({"$fn": 0.0}), json!({"$fn": -1}), json!({"$fn": "0"})] {
+            let message =
+                parse(json!({"routes": [{"match": "/a/", "replayHeaders": forged}]})).unwrap_err();
+            assert!(
+                message.contains("routes[0].replayHeaders: expected a function"),
+                "{forged}: {message}"
+            );
+        }
+    }
+
+    #[test]
     fn routes_match_by_prefix_and_method_first_wins() {
         let config = parse(json!({"routes": [
             {"match": "/api/concepts/", "methods": ["PUT"]},

@@ -2,8 +2,14 @@
 //!
 //! The record holds everything but the body, which the store keeps beside it
 //! as bytes under the same id, so the queue can be loaded without the bodies.
-//! Records are JSON with a format version `v`; [`decode`] checks it and
-//! returns a [`DecodeError`] for anything it cannot read, never panicking.
+//! Records are JSON with a format version `v`; [`decode`] checks it, reads
+//! records of an older version by upgrading them, and returns a
+//! [`DecodeError`] for anything it cannot read, never panicking.
+//!
+//! Format versions:
+//! - 1: the first format;
+//! - 2: adds `user`, the user the page had set when the entry was stored
+//!   (absent: none). A version 1 record reads as an entry with no user.
 
 use crate::core::lifecycle::State;
 use serde::{Deserialize, Serialize};
@@ -14,7 +20,10 @@ use std::fmt;
 pub type EntryId = u64;
 
 /// The version of the stored-record format that [`encode`] writes.
-pub const RECORD_VERSION: u64 = 1;
+pub const RECORD_VERSION: u64 = 2;
+
+/// The oldest stored-record format that [`decode`] still reads (upgrading it).
+pub const OLDEST_RECORD_VERSION: u64 = 1;
 
 /// How urgently an entry goes out; higher first.
 #[derive(
@@ -192,6 +201,11 @@ pub struct Entry {
     /// Re-sends after automatic conflict resolutions so far.
     #[serde(default)]
     pub conflict_resends: u32,
+    /// The user the page had set (`setUser`) when the entry was stored; an
+    /// entry of a user who is not the current one is held, never sent with
+    /// another user's credentials. None: stored without a user, never held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
 }
 
 impl Entry {
@@ -230,7 +244,16 @@ impl Entry {
             conflict: None,
             body_bytes: 0,
             conflict_resends: 0,
+            user: None,
         }
+    }
+
+    /// True if the entry belongs to a user other than `current`: it waits
+    /// until that user is current again.
+    pub fn held_for(&self, current: Option<&str>) -> bool {
+        self.user
+            .as_deref()
+            .is_some_and(|user| Some(user) != current)
     }
 
     /// What pages see of an entry (no headers, no body).
@@ -253,6 +276,7 @@ impl Entry {
             "idempotencyKey": self.idempotency_key,
             "bodyBytes": self.body_bytes,
             "conflict": self.conflict,
+            "user": self.user,
         })
     }
 
@@ -314,9 +338,13 @@ impl fmt::Display for DecodeError {
         match self {
             DecodeError::NotJson(error) => write!(f, "stored record is not JSON: {error}"),
             DecodeError::NoVersion => f.write_str("stored record has no format version 'v'"),
+            DecodeError::UnknownVersion(v) if *v > RECORD_VERSION => write!(
+                f,
+                "stored record has format version {v}, written by a newer outbox; this one reads versions {OLDEST_RECORD_VERSION} to {RECORD_VERSION}"
+            ),
             DecodeError::UnknownVersion(v) => write!(
                 f,
-                "stored record has format version {v}; this outbox reads version {RECORD_VERSION}"
+                "stored record has format version {v}, which no outbox wrote; this one reads versions {OLDEST_RECORD_VERSION} to {RECORD_VERSION}"
             ),
             DecodeError::Invalid(error) => write!(f, "stored record is invalid: {error}"),
         }
@@ -381,19 +409,34 @@ fn nests_within(value: &Value, levels: usize) -> bool {
     true
 }
 
-/// Decodes a stored record.
+/// Decodes a stored record, upgrading one of an older format version.
 pub fn decode(text: &str) -> Result<Entry, DecodeError> {
-    let value: Value =
+    let mut value: Value =
         serde_json::from_str(text).map_err(|error| DecodeError::NotJson(error.to_string()))?;
     let version = match value.get("v") {
         None => return Err(DecodeError::NoVersion),
         Some(v) => v.as_u64().ok_or(DecodeError::NoVersion)?,
     };
-    if version != RECORD_VERSION {
-        return Err(DecodeError::UnknownVersion(version));
+    match version {
+        RECORD_VERSION => {}
+        1 => upgrade_from_1(&mut value)?,
+        other => return Err(DecodeError::UnknownVersion(other)),
     }
     // The version field is not the entry's; serde skips it.
     serde_json::from_value(value).map_err(|error| DecodeError::Invalid(error.to_string()))
+}
+
+/// Version 1 → 2: version 1 had no users, so the entry has none.
+fn upgrade_from_1(value: &mut Value) -> Result<(), DecodeError> {
+    let map = value
+        .as_object_mut()
+        .ok_or_else(|| DecodeError::Invalid("a version 1 record must be an object".into()))?;
+    if map.contains_key("user") {
+        return Err(DecodeError::Invalid(
+            "a version 1 record has no field `user`".into(),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -421,8 +464,68 @@ mod tests {
     fn a_record_round_trips() {
         let entry = sample();
         let text = encode(&entry);
-        assert!(text.starts_with("{\"v\":1,"));
+        assert!(text.starts_with("{\"v\":2,"));
         assert_eq!(decode(&text), Ok(entry));
+    }
+
+    /// A record as the first format (version 1) wrote it, by hand.
+    const VERSION_1_RECORD: &str = r#"{"v":1,"id":12,"method":"PUT","url":"http://127.0.0.1:8080/api/concepts/7",
+        "headers":[["content-type","application/json"],["Idempotency-Key","9b2c"]],"credentials":"same-origin",
+        "idempotencyKey":"9b2c","route":0,"kind":"concept","entity":"/api/concepts/7","base":null,
+        "priority":"high","dependsOn":[3],"state":"waiting_retry","attempts":2,"offlineAttempts":1,
+        "createdAt":1764426000000,"lastAttemptAt":1764426001000,"nextAttemptAt":1764426005000,
+        "leaseUntil":null,"uncertain":true,"lastError":"HTTP 503","failure":null,"conflict":null,
+        "bodyBytes":17}"#;
+
+    #[test]
+    fn an_older_record_is_upgraded_on_read() {
+        let entry = decode(VERSION_1_RECORD).expect("a version 1 record reads");
+        assert_eq!(entry.id, 12);
+        assert_eq!(entry.state, State::WaitingRetry);
+        assert_eq!(entry.priority, Priority::High);
+        assert_eq!(entry.depends_on, vec![3]);
+        assert_eq!(entry.attempts, 2);
+        assert_eq!(entry.next_attempt_at, Some(1_764_426_005_000));
+        assert_eq!(entry.header("idempotency-key"), Some("9b2c"));
+        assert_eq!(entry.conflict_resends, 0, "absent in version 1");
+        assert_eq!(entry.user, None, "version 1 had no users");
+        assert!(
+            !entry.held_for(Some("alice")),
+            "an entry with no user is never held"
+        );
+        // Written again, it is a current record that reads back the same.
+        let text = encode(&entry);
+        assert!(text.starts_with("{\"v\":2,"), "{text}");
+        assert_eq!(decode(&text), Ok(entry));
+        // Version 1 never had a user: one claiming it is damaged.
+        let forged = VERSION_1_RECORD.replacen("\"id\":12", "\"id\":12,\"user\":\"mallory\"", 1);
+        assert!(matches!(decode(&forged), Err(DecodeError::Invalid(_))));
+        // A version 1 record missing a field is invalid, not upgraded.
+        let broken = VERSION_1_RECORD.replacen("\"method\":\"PUT\",", "", 1);
+        assert!(matches!(decode(&broken), Err(DecodeError::Invalid(_))));
+    }
+
+    #[test]
+    fn a_newer_record_is_refused_with_a_clear_message() {
+        let newer = VERSION_1_RECORD.replacen("\"v\":1", "\"v\":3", 1);
+        let error = decode(&newer).unwrap_err();
+        assert_eq!(error, DecodeError::UnknownVersion(3));
+        assert_eq!(
+            error.to_string(),
+            "stored record has format version 3, written by a newer outbox; this one reads versions 1 to 2"
+        );
+    }
+
+    #[test]
+    fn users_are_stored_and_hold_entries_of_others() {
+        let mut entry = sample();
+        entry.user = Some("alice".into());
+        assert_eq!(decode(&encode(&entry)), Ok(entry.clone()));
+        assert!(!entry.held_for(Some("alice")));
+        assert!(entry.held_for(Some("bob")));
+        assert!(entry.held_for(None), "after logout nobody's entries go out");
+        assert_eq!(entry.view()["user"], "alice");
+        assert_eq!(sample().view()["user"], Value::Null);
     }
 
     #[test]
@@ -436,7 +539,8 @@ mod tests {
         assert_eq!(decode("{}"), Err(DecodeError::NoVersion));
         assert_eq!(decode("{\"v\":\"1\"}"), Err(DecodeError::NoVersion));
         assert_eq!(decode("{\"v\":9}"), Err(DecodeError::UnknownVersion(9)));
-        let error = decode("{\"v\":1,\"id\":1}").unwrap_err();
+        assert_eq!(decode("{\"v\":0}"), Err(DecodeError::UnknownVersion(0)));
+        let error = decode("{\"v\":2,\"id\":1}").unwrap_err();
         assert!(matches!(error, DecodeError::Invalid(_)));
         assert!(error.to_string().contains("missing field"), "{error}");
         let mut value: Value = serde_json::from_str(&encode(&sample())).unwrap();

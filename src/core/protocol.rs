@@ -57,10 +57,29 @@ pub enum Command {
         /// Which.
         entry: EntryId,
     },
-    /// Remove entries (all, or those in some states).
+    /// Remove entries (all, or those in some states) and records set aside
+    /// as corrupt.
     Clear {
         /// Only these states, when given.
         states: Option<Vec<State>>,
+        /// Also remove the records set aside as corrupt: when no states are
+        /// given, or when the list names `corrupt`.
+        corrupt: bool,
+    },
+    /// Sets the current user: entries stored from now on carry it, and
+    /// entries of other users are held.
+    User {
+        /// The user's id; None for no user.
+        user: Option<String>,
+        /// The new user's auth headers for replays, set with the switch so
+        /// that no replay goes out between the two; None: none yet.
+        headers: Option<Vec<(String, String)>>,
+    },
+    /// The current user signs out: their queued entries are discarded or
+    /// kept (held until they are current again); then there is no user.
+    Logout {
+        /// Remove the current user's entries instead of keeping them.
+        discard: bool,
     },
     /// Fresh auth headers for replays.
     Auth {
@@ -168,6 +187,65 @@ fn states(
     }
 }
 
+/// Auth headers a page gives (`auth`, and `user` with the new user's).
+fn auth_headers(value: &Value, id: u64, kind: &str) -> Result<Vec<(String, String)>, MessageError> {
+    let headers = value.as_object().ok_or_else(|| {
+        malformed(
+            Some(id),
+            format!("'{kind}' needs \"headers\": an object of header names to values"),
+        )
+    })?;
+    let mut pairs = Vec::new();
+    for (name, value) in headers {
+        let value = value.as_str().ok_or_else(|| {
+            malformed(
+                Some(id),
+                format!("'{kind}' header '{name}' must be a string"),
+            )
+        })?;
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+        {
+            return Err(malformed(
+                Some(id),
+                format!("'{kind}' header name '{name}' is not valid"),
+            ));
+        }
+        if !is_header_value(value) {
+            return Err(malformed(Some(id), format!("'{kind}' header '{name}' has a value no request can carry (a line break, NUL or a character above U+00FF)")));
+        }
+        pairs.push((name.clone(), value.to_owned()));
+    }
+    Ok(pairs)
+}
+
+/// The longest user id a page may set.
+pub const MAX_USER_CHARS: usize = 256;
+
+/// The `clear` command's states, which may also name `corrupt`.
+fn clear_states(map: &Map<String, Value>, id: u64) -> Result<Command, MessageError> {
+    let Some(Value::Array(items)) = map.get("states") else {
+        return Ok(Command::Clear {
+            states: states(map, "states", id)?,
+            corrupt: true,
+        });
+    };
+    let corrupt = items.iter().any(|item| item.as_str() == Some("corrupt"));
+    let rest: Vec<Value> = items
+        .iter()
+        .filter(|item| item.as_str() != Some("corrupt"))
+        .cloned()
+        .collect();
+    let mut only_states = Map::new();
+    only_states.insert("states".into(), Value::Array(rest));
+    Ok(Command::Clear {
+        states: states(&only_states, "states", id)?,
+        corrupt,
+    })
+}
+
 /// True if `Headers.append` takes the value: a byte string without NUL, CR
 /// or LF. Taking any other value would make every replay throw, which the
 /// drain cannot tell from a network failure.
@@ -226,28 +304,42 @@ pub fn decode_command(value: &Value) -> Result<Request, MessageError> {
         "cancel" => Command::Cancel {
             entry: entry_id(map, id, "cancel")?,
         },
-        "clear" => Command::Clear {
-            states: states(map, "states", id)?,
-        },
+        "clear" => clear_states(map, id)?,
+        "user" => {
+            let user = match map.get("user") {
+                None => return Err(malformed(Some(id), "'user' needs \"user\": a string id, or null for no user")),
+                Some(Value::Null) => None,
+                Some(Value::String(user)) if !user.is_empty() && user.chars().count() <= MAX_USER_CHARS => {
+                    Some(user.clone())
+                }
+                Some(other) => {
+                    return Err(malformed(
+                        Some(id),
+                        format!("'user' needs \"user\": a string of 1 to {MAX_USER_CHARS} characters, or null; got {}", crate::core::config::type_name(other)),
+                    ))
+                }
+            };
+            let headers = match map.get("headers") {
+                None | Some(Value::Null) => None,
+                Some(headers) => Some(auth_headers(headers, id, "user")?),
+            };
+            Command::User { user, headers }
+        }
+        "logout" => {
+            let discard = match map.get("discard") {
+                None | Some(Value::Null) => false,
+                Some(Value::Bool(discard)) => *discard,
+                Some(_) => return Err(malformed(Some(id), "'logout' takes \"discard\": true or false")),
+            };
+            Command::Logout { discard }
+        }
         "auth" => {
             let headers = map
                 .get("headers")
-                .and_then(Value::as_object)
                 .ok_or_else(|| malformed(Some(id), "'auth' needs \"headers\": an object of header names to values"))?;
-            let mut pairs = Vec::new();
-            for (name, value) in headers {
-                let value = value.as_str().ok_or_else(|| {
-                    malformed(Some(id), format!("'auth' header '{name}' must be a string"))
-                })?;
-                if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b)) {
-                    return Err(malformed(Some(id), format!("'auth' header name '{name}' is not valid")));
-                }
-                if !is_header_value(value) {
-                    return Err(malformed(Some(id), format!("'auth' header '{name}' has a value no request can carry (a line break, NUL or a character above U+00FF)")));
-                }
-                pairs.push((name.clone(), value.to_owned()));
+            Command::Auth {
+                headers: auth_headers(headers, id, "auth")?,
             }
-            Command::Auth { headers: pairs }
         }
         "resolve" => {
             let entry = entry_id(map, id, "resolve")?;
@@ -272,7 +364,7 @@ pub fn decode_command(value: &Value) -> Result<Request, MessageError> {
             return Err(malformed(
                 Some(id),
                 format!(
-                    "unknown outbox command '{other}'; expected one of status, entries, flush, retry, cancel, clear, auth, resolve"
+                    "unknown outbox command '{other}'; expected one of status, entries, flush, retry, cancel, clear, auth, resolve, user, logout"
                 ),
             ))
         }
@@ -307,6 +399,9 @@ pub enum EventKind {
     Resolved,
     /// Replays are paused until a page sends fresh auth.
     AuthRequired,
+    /// Entries were removed unsent at a page's request (`logout` with
+    /// `discard`).
+    Discarded,
 }
 
 impl EventKind {
@@ -320,6 +415,7 @@ impl EventKind {
             EventKind::Conflict => "conflict",
             EventKind::Resolved => "resolved",
             EventKind::AuthRequired => "auth-required",
+            EventKind::Discarded => "discarded",
         }
     }
 }
@@ -377,7 +473,53 @@ mod tests {
             ),
             (
                 json!({"outbox": 1, "id": 1, "type": "clear"}),
-                Command::Clear { states: None },
+                Command::Clear {
+                    states: None,
+                    corrupt: true,
+                },
+            ),
+            (
+                json!({"outbox": 1, "id": 1, "type": "clear", "states": ["failed"]}),
+                Command::Clear {
+                    states: Some(vec![State::Failed]),
+                    corrupt: false,
+                },
+            ),
+            (
+                json!({"outbox": 1, "id": 1, "type": "clear", "states": ["corrupt"]}),
+                Command::Clear {
+                    states: Some(vec![]),
+                    corrupt: true,
+                },
+            ),
+            (
+                json!({"outbox": 1, "id": 1, "type": "user", "user": "alice"}),
+                Command::User {
+                    user: Some("alice".into()),
+                    headers: None,
+                },
+            ),
+            (
+                json!({"outbox": 1, "id": 1, "type": "user", "user": "alice", "headers": {"Authorization": "Bearer a"}}),
+                Command::User {
+                    user: Some("alice".into()),
+                    headers: Some(vec![("Authorization".into(), "Bearer a".into())]),
+                },
+            ),
+            (
+                json!({"outbox": 1, "id": 1, "type": "user", "user": null}),
+                Command::User {
+                    user: None,
+                    headers: None,
+                },
+            ),
+            (
+                json!({"outbox": 1, "id": 1, "type": "logout"}),
+                Command::Logout { discard: false },
+            ),
+            (
+                json!({"outbox": 1, "id": 1, "type": "logout", "discard": true}),
+                Command::Logout { discard: true },
             ),
             (
                 json!({"outbox": 1, "id": 1, "type": "auth", "headers": {"Authorization": "Bearer t"}}),
@@ -481,6 +623,41 @@ mod tests {
                 Some(3),
                 "\"filter\" must be an object",
             ),
+            (
+                json!({"outbox": 1, "id": 3, "type": "user"}),
+                Some(3),
+                "'user' needs \"user\"",
+            ),
+            (
+                json!({"outbox": 1, "id": 3, "type": "user", "user": ""}),
+                Some(3),
+                "a string of 1 to 256 characters",
+            ),
+            (
+                json!({"outbox": 1, "id": 3, "type": "user", "user": "x".repeat(257)}),
+                Some(3),
+                "a string of 1 to 256 characters",
+            ),
+            (
+                json!({"outbox": 1, "id": 3, "type": "user", "user": 7}),
+                Some(3),
+                "got a number",
+            ),
+            (
+                json!({"outbox": 1, "id": 3, "type": "user", "user": "a", "headers": {"X": "a\nb"}}),
+                Some(3),
+                "'user' header 'X' has a value no request can carry",
+            ),
+            (
+                json!({"outbox": 1, "id": 3, "type": "logout", "discard": "yes"}),
+                Some(3),
+                "'logout' takes \"discard\"",
+            ),
+            (
+                json!({"outbox": 1, "id": 3, "type": "clear", "states": ["corrupt", "gone"]}),
+                Some(3),
+                "not a state",
+            ),
         ];
         for (value, id, text) in cases {
             match decode_command(&value) {
@@ -514,11 +691,11 @@ mod tests {
         fn decoding_shaped_messages_never_panics(
             version in prop_oneof![Just(json!(1)), Just(json!(2)), Just(json!("1")), Just(Value::Null)],
             id in prop_oneof![Just(json!(1)), Just(json!(-1)), Just(json!(1.5)), Just(json!("x"))],
-            kind in prop::sample::select(vec!["status", "entries", "flush", "retry", "cancel", "clear", "auth", "resolve", "x"]),
+            kind in prop::sample::select(vec!["status", "entries", "flush", "retry", "cancel", "clear", "auth", "resolve", "user", "logout", "x"]),
             extra in prop_oneof![Just(json!(null)), Just(json!(1)), Just(json!("failed")), Just(json!({"a": 1})), Just(json!(["failed"]))],
         ) {
             let message = json!({"outbox": version, "id": id, "type": kind, "entry": extra, "filter": extra,
-                "states": extra, "headers": extra, "use": extra, "body": extra});
+                "states": extra, "headers": extra, "use": extra, "body": extra, "user": extra, "discard": extra});
             let _ = decode_command(&message);
         }
     }

@@ -1,6 +1,7 @@
 //! The queue in memory: every entry not yet removed, by id, with the counts
 //! that status and enqueue need kept up to date on each change, so neither
-//! scans the queue.
+//! scans the queue. Open entries are also counted per user, so entries held
+//! for a user who is not the current one are known without a scan.
 //!
 //! Each change goes through [`Queue::insert`], [`Queue::remove`] or
 //! [`Queue::update_all`], which take the old entry out of the counts and put
@@ -10,14 +11,27 @@ use super::entry::{Entry, EntryId};
 use super::lifecycle::State;
 use std::collections::{BTreeMap, HashMap};
 
-/// The entries, by id, with counts per state and open entries per entity.
+/// The entries, by id, with counts per state and open entries per entity
+/// and user.
 #[derive(Debug, Default)]
 pub struct Queue {
     entries: BTreeMap<EntryId, Entry>,
     by_state: [usize; State::ALL.len()],
-    open_by_entity: HashMap<String, usize>,
+    /// Open entries per entity, per user (None: stored without a user).
+    open_by_entity: HashMap<String, HashMap<Option<String>, usize>>,
+    /// Open and sendable entries per user, for entries that have one.
+    by_user: HashMap<String, UserCounts>,
     body_bytes: u64,
 }
+
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+struct UserCounts {
+    open: usize,
+    sendable: usize,
+}
+
+/// States a drain may send from.
+const SENDABLE: [State; 3] = [State::Pending, State::WaitingRetry, State::InFlight];
 
 fn state_index(state: State) -> usize {
     State::ALL
@@ -51,20 +65,18 @@ impl Queue {
 
     /// Changes every entry with `change`, keeping the counts right.
     pub fn update_all(&mut self, mut change: impl FnMut(&mut Entry)) {
-        let mut by_state = [0; State::ALL.len()];
-        let mut open_by_entity: HashMap<String, usize> = HashMap::new();
-        let mut body_bytes = 0;
         for entry in self.entries.values_mut() {
             change(entry);
-            by_state[state_index(entry.state)] += 1;
-            body_bytes += entry.body_bytes;
-            if let (true, Some(entity)) = (entry.state.is_open(), &entry.entity) {
-                *open_by_entity.entry(entity.clone()).or_default() += 1;
-            }
         }
-        self.by_state = by_state;
-        self.open_by_entity = open_by_entity;
-        self.body_bytes = body_bytes;
+        self.by_state = [0; State::ALL.len()];
+        self.open_by_entity = HashMap::new();
+        self.by_user = HashMap::new();
+        self.body_bytes = 0;
+        let entries = std::mem::take(&mut self.entries);
+        for entry in entries.values() {
+            self.count(entry, true);
+        }
+        self.entries = entries;
     }
 
     /// The entry with this id.
@@ -100,15 +112,43 @@ impl Queue {
     /// How many entries a drain may send: pending, waiting to retry, or in
     /// flight (left by a worker that died mid-attempt).
     pub fn sendable(&self) -> usize {
-        [State::Pending, State::WaitingRetry, State::InFlight]
-            .into_iter()
-            .map(|state| self.count_in(state))
-            .sum()
+        SENDABLE.into_iter().map(|state| self.count_in(state)).sum()
+    }
+
+    /// How many entries a drain may send while `user` is the current user:
+    /// those of other users are held.
+    pub fn sendable_for(&self, user: Option<&str>) -> usize {
+        self.sendable() - self.held_counts(user).sendable
+    }
+
+    /// How many open entries (not yet final) are held because they belong
+    /// to a user other than `user`.
+    pub fn held(&self, user: Option<&str>) -> usize {
+        self.held_counts(user).open
+    }
+
+    fn held_counts(&self, user: Option<&str>) -> UserCounts {
+        self.by_user
+            .iter()
+            .filter(|(name, _)| Some(name.as_str()) != user)
+            .fold(UserCounts::default(), |sum, (_, counts)| UserCounts {
+                open: sum.open + counts.open,
+                sendable: sum.sendable + counts.sendable,
+            })
     }
 
     /// True if an open entry (one not yet final) has this entity key.
     pub fn entity_is_open(&self, entity: &str) -> bool {
         self.open_by_entity.contains_key(entity)
+    }
+
+    /// True if an open entry that is not held while `user` is current has
+    /// this entity key: a new request of that entity must queue behind it.
+    pub fn entity_is_open_for(&self, entity: &str, user: Option<&str>) -> bool {
+        self.open_by_entity.get(entity).is_some_and(|users| {
+            users.contains_key(&None)
+                || user.is_some_and(|u| users.contains_key(&Some(u.to_owned())))
+        })
     }
 
     fn count(&mut self, entry: &Entry, add: bool) {
@@ -123,14 +163,41 @@ impl Queue {
         } else {
             self.body_bytes.saturating_sub(entry.body_bytes)
         };
-        let Some(entity) = entry.entity.as_ref().filter(|_| entry.state.is_open()) else {
+        if !entry.state.is_open() {
+            return;
+        }
+        if let Some(user) = &entry.user {
+            let sendable = usize::from(SENDABLE.contains(&entry.state));
+            if add {
+                let counts = self.by_user.entry(user.clone()).or_default();
+                counts.open += 1;
+                counts.sendable += sendable;
+            } else if let Some(counts) = self.by_user.get_mut(user) {
+                counts.open = counts.open.saturating_sub(1);
+                counts.sendable = counts.sendable.saturating_sub(sendable);
+                if counts.open == 0 {
+                    self.by_user.remove(user);
+                }
+            }
+        }
+        let Some(entity) = entry.entity.as_ref() else {
             return;
         };
         if add {
-            *self.open_by_entity.entry(entity.clone()).or_default() += 1;
-        } else if let Some(open) = self.open_by_entity.get_mut(entity) {
-            *open -= 1;
-            if *open == 0 {
+            *self
+                .open_by_entity
+                .entry(entity.clone())
+                .or_default()
+                .entry(entry.user.clone())
+                .or_default() += 1;
+        } else if let Some(users) = self.open_by_entity.get_mut(entity) {
+            if let Some(open) = users.get_mut(&entry.user) {
+                *open -= 1;
+                if *open == 0 {
+                    users.remove(&entry.user);
+                }
+            }
+            if users.is_empty() {
                 self.open_by_entity.remove(entity);
             }
         }
@@ -151,32 +218,99 @@ mod tests {
         entry
     }
 
+    const USERS: [Option<&str>; 3] = [None, Some("alice"), Some("bob")];
+
+    type Counts = (Vec<usize>, Vec<(String, bool, bool, bool)>, u64, Vec<usize>);
+
     /// The counts recomputed by a scan, to compare with the kept ones.
-    fn scanned(queue: &Queue) -> (Vec<usize>, Vec<(String, usize)>, u64) {
+    fn scanned(queue: &Queue) -> Counts {
         let by_state = State::ALL
             .iter()
             .map(|state| queue.values().filter(|e| e.state == *state).count())
             .collect();
-        let mut open: HashMap<String, usize> = HashMap::new();
-        for e in queue.values().filter(|e| e.state.is_open()) {
-            if let Some(entity) = &e.entity {
-                *open.entry(entity.clone()).or_default() += 1;
-            }
-        }
-        let mut open: Vec<_> = open.into_iter().collect();
-        open.sort();
-        (by_state, open, queue.values().map(|e| e.body_bytes).sum())
+        let mut entities: Vec<String> = queue.values().filter_map(|e| e.entity.clone()).collect();
+        entities.sort();
+        entities.dedup();
+        let open_for = |entity: &str, user: Option<&str>| {
+            queue.values().any(|e| {
+                e.state.is_open() && e.entity.as_deref() == Some(entity) && !e.held_for(user)
+            })
+        };
+        let open = entities
+            .into_iter()
+            .map(|entity| {
+                let flags = USERS.map(|user| open_for(&entity, user));
+                (entity, flags[0], flags[1], flags[2])
+            })
+            .filter(|(_, a, b, c)| *a || *b || *c)
+            .collect();
+        let held = USERS
+            .iter()
+            .flat_map(|user| {
+                let held = queue
+                    .values()
+                    .filter(|e| e.state.is_open() && e.held_for(*user));
+                let sendable = queue
+                    .values()
+                    .filter(|e| !e.held_for(*user) && SENDABLE.contains(&e.state));
+                [held.count(), sendable.count()]
+            })
+            .collect();
+        (
+            by_state,
+            open,
+            queue.values().map(|e| e.body_bytes).sum(),
+            held,
+        )
     }
 
-    fn kept(queue: &Queue) -> (Vec<usize>, Vec<(String, usize)>, u64) {
+    fn kept(queue: &Queue) -> Counts {
         let by_state = State::ALL.iter().map(|s| queue.count_in(*s)).collect();
         let mut open: Vec<_> = queue
             .open_by_entity
-            .iter()
-            .map(|(k, v)| (k.clone(), *v))
+            .keys()
+            .map(|entity| {
+                let flags = USERS.map(|user| queue.entity_is_open_for(entity, user));
+                (entity.clone(), flags[0], flags[1], flags[2])
+            })
+            .filter(|(_, a, b, c)| *a || *b || *c)
             .collect();
         open.sort();
-        (by_state, open, queue.body_bytes())
+        let held = USERS
+            .iter()
+            .flat_map(|user| [queue.held(*user), queue.sendable_for(*user)])
+            .collect();
+        (by_state, open, queue.body_bytes(), held)
+    }
+
+    #[test]
+    fn entries_of_other_users_are_counted_as_held() {
+        let mut queue = Queue::new();
+        let mut alice = entry(1, Some("/a"), State::Pending);
+        alice.user = Some("alice".into());
+        queue.insert(alice);
+        queue.insert(entry(2, Some("/b"), State::WaitingRetry));
+        let mut bob = entry(3, Some("/a"), State::Failed);
+        bob.user = Some("bob".into());
+        queue.insert(bob);
+        assert_eq!(queue.held(Some("alice")), 1, "bob's failed entry");
+        assert_eq!(queue.held(None), 2);
+        assert_eq!(queue.sendable_for(Some("alice")), 2);
+        assert_eq!(queue.sendable_for(Some("bob")), 1);
+        assert_eq!(queue.sendable_for(None), 1, "only the entry without a user");
+        assert!(queue.entity_is_open_for("/a", Some("alice")));
+        assert!(
+            !queue.entity_is_open_for("/a", Some("carol")),
+            "held entries do not hold /a back"
+        );
+        assert!(
+            queue.entity_is_open_for("/b", Some("carol")),
+            "an entry without a user is never held"
+        );
+        queue.remove(1);
+        assert_eq!(queue.held(Some("bob")), 0);
+        assert!(queue.entity_is_open("/a"));
+        assert!(!queue.entity_is_open_for("/a", Some("alice")));
     }
 
     #[test]
@@ -206,13 +340,17 @@ mod tests {
     proptest! {
         #[test]
         fn kept_counts_equal_a_scan_after_any_changes(
-            ops in prop::collection::vec((0u8..3, 1u64..20, 0usize..State::ALL.len(), prop::option::of(0u8..4)), 0..200)
+            ops in prop::collection::vec((0u8..3, 1u64..20, 0usize..State::ALL.len(), prop::option::of(0u8..4), 0usize..3), 0..200)
         ) {
             let mut queue = Queue::new();
-            for (op, id, state, entity) in ops {
+            for (op, id, state, entity, user) in ops {
                 let entity = entity.map(|n| format!("/e/{n}"));
                 match op {
-                    0 => { queue.insert(entry(id, entity.as_deref(), State::ALL[state])); }
+                    0 => {
+                        let mut new = entry(id, entity.as_deref(), State::ALL[state]);
+                        new.user = USERS[user].map(String::from);
+                        queue.insert(new);
+                    }
                     1 => { queue.remove(id); }
                     _ => queue.update_all(|e| if e.id % 2 == id % 2 { e.state = State::ALL[state]; }),
                 }

@@ -8,6 +8,10 @@
 //!   away (the dependency was retried) it is unblocked;
 //! - entries waiting for backoff or holding a live lease are skipped; an
 //!   expired lease makes its entry eligible again;
+//! - entries of a user other than the current one are held: never sent,
+//!   blocked or unblocked, and they hold back no entry of another user (a
+//!   user's entries keep their order among themselves; an explicit
+//!   dependency on a held entry still waits for it);
 //! - among eligible entries, higher priority first, then enqueue order, up
 //!   to the number of free slots.
 
@@ -30,7 +34,7 @@ pub struct Plan {
 
 /// Options of one planning pass.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PlanOptions {
+pub struct PlanOptions<'a> {
     /// The current time, ms since the epoch.
     pub now: u64,
     /// How many more entries may be in flight.
@@ -38,6 +42,8 @@ pub struct PlanOptions {
     /// Send `pending` entries whose only wait is an offline backoff now (a
     /// sync, online or flush trigger says the network may be back).
     pub network_maybe_back: bool,
+    /// The current user (`setUser`); entries of other users are held.
+    pub user: Option<&'a str>,
 }
 
 enum Hold {
@@ -56,7 +62,7 @@ fn hold_of(entry: &Entry) -> Option<Hold> {
 }
 
 /// Plans what to send. `entries` may be in any order; ids give enqueue order.
-pub fn plan<'a>(entries: impl IntoIterator<Item = &'a Entry>, options: PlanOptions) -> Plan {
+pub fn plan<'a>(entries: impl IntoIterator<Item = &'a Entry>, options: PlanOptions<'_>) -> Plan {
     let ordered: BTreeMap<EntryId, &Entry> = entries.into_iter().map(|e| (e.id, e)).collect();
     let mut plan = Plan::default();
     // The effective state after this pass, so that blocking propagates
@@ -66,7 +72,7 @@ pub fn plan<'a>(entries: impl IntoIterator<Item = &'a Entry>, options: PlanOptio
     let mut eligible: Vec<(Priority, EntryId)> = Vec::new();
 
     for (&id, entry) in &ordered {
-        if entry.state.is_final() {
+        if entry.state.is_final() || entry.held_for(options.user) {
             effective.insert(id, entry.state);
             continue;
         }
@@ -142,7 +148,7 @@ pub fn plan<'a>(entries: impl IntoIterator<Item = &'a Entry>, options: PlanOptio
 }
 
 /// When an entry in `state` may be sent, or None if it is not waiting to be sent.
-fn ready_at(entry: &Entry, state: State, options: PlanOptions) -> Option<u64> {
+fn ready_at(entry: &Entry, state: State, options: PlanOptions<'_>) -> Option<u64> {
     match state {
         State::Pending => {
             if options.network_maybe_back {
@@ -171,12 +177,69 @@ mod tests {
         e
     }
 
-    fn options(now: u64, free_slots: usize) -> PlanOptions {
+    fn options(now: u64, free_slots: usize) -> PlanOptions<'static> {
         PlanOptions {
             now,
             free_slots,
             network_maybe_back: false,
+            user: None,
         }
+    }
+
+    fn of(user: &str, mut entry: Entry) -> Entry {
+        entry.user = Some(user.to_owned());
+        entry
+    }
+
+    #[test]
+    fn entries_of_another_user_are_held_and_hold_nothing_back() {
+        let entries = [
+            of("alice", entry(1, "a")),
+            entry(2, "b"),
+            of("bob", entry(3, "a")),
+            of("alice", entry(4, "a")),
+        ];
+        let as_user = |user| PlanOptions {
+            user,
+            ..options(0, 10)
+        };
+        // Alice's entries go in order; bob's /a edit waits for none of them.
+        assert_eq!(plan(&entries, as_user(Some("alice"))).send, vec![1, 2]);
+        assert_eq!(plan(&entries, as_user(Some("bob"))).send, vec![2, 3]);
+        // With no user (logged out) only entries stored without one go.
+        assert_eq!(plan(&entries, as_user(None)).send, vec![2]);
+    }
+
+    #[test]
+    fn a_held_entry_is_neither_blocked_nor_unblocked() {
+        let mut entries = vec![entry(1, "a"), of("bob", entry(2, "a"))];
+        entries[0].state = State::Failed;
+        let as_alice = PlanOptions {
+            user: Some("alice"),
+            ..options(0, 10)
+        };
+        assert_eq!(plan(&entries, as_alice), Plan::default());
+        entries[1].state = State::Blocked;
+        entries[0].state = State::Cancelled;
+        assert_eq!(plan(&entries, as_alice), Plan::default());
+        // Back as bob, the entry is unblocked and sent.
+        let as_bob = PlanOptions {
+            user: Some("bob"),
+            ..options(0, 10)
+        };
+        let back = plan(&entries, as_bob);
+        assert_eq!((back.unblock, back.send), (vec![2], vec![2]));
+    }
+
+    #[test]
+    fn a_dependency_on_a_held_entry_waits() {
+        let mut entries = vec![of("bob", entry(1, "a")), of("alice", entry(2, "b"))];
+        entries[1].depends_on = vec![1];
+        let as_alice = PlanOptions {
+            user: Some("alice"),
+            ..options(0, 10)
+        };
+        assert!(plan(&entries, as_alice).send.is_empty());
     }
 
     #[test]

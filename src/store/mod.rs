@@ -1,16 +1,22 @@
 //! IndexedDB persistence of the queue.
 //!
-//! Schema (database version 1):
+//! Schema (database version 3; opening creates the stores a database of
+//! version 1 or 2 lacks and changes nothing in the others):
 //! - `entries`: key = entry id (number), value = the stored record (JSON text
 //!   from [`crate::core::entry::encode`]);
 //! - `bodies`: key = entry id, value = the body bytes (`Uint8Array`), kept
 //!   apart so the queue loads without them;
 //! - `meta`: key = name; `nextId` keeps entry ids increasing across restarts,
 //!   so an id a page holds (e.g. in `Outbox-Depends-On`) never names a
-//!   different entry later;
+//!   different entry later; `user` is the current user (`setUser`), kept
+//!   across worker restarts;
 //! - `bases` (version 2): key = entity URL path, value = the base version
 //!   (JSON text of [`BaseVersion`]) seen in the last successful GET or
-//!   mutation response, for conditional routes.
+//!   mutation response, for conditional routes;
+//! - `corrupt` (version 3): key = the id of a record that could not be read,
+//!   value = `{id, record, body, error, movedAt}`: the record and its body as
+//!   they were, why they could not be read, and when they were moved aside
+//!   out of `entries` and `bodies`.
 //!
 //! Every write that a page is told about is one transaction opened with
 //! `durability: "strict"`: the `idb` crate cannot pass transaction options,
@@ -28,11 +34,14 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{IdbDatabase, IdbTransaction};
 
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
 const ENTRIES: &str = "entries";
 const BODIES: &str = "bodies";
 const META: &str = "meta";
 const BASES: &str = "bases";
+const CORRUPT: &str = "corrupt";
+const NEXT_ID: &str = "nextId";
+const USER: &str = "user";
 
 #[wasm_bindgen]
 extern "C" {
@@ -74,6 +83,26 @@ impl From<idb::Error> for StoreError {
     }
 }
 
+/// Why a transaction did not commit: its error when the browser gives one
+/// (a `QuotaExceededError` when it refused for lack of space).
+fn not_committed(transaction: &IdbTransaction, fallback: StoreError) -> StoreError {
+    match transaction.error() {
+        Some(error) => {
+            let name = error.name();
+            let quota = name == "QuotaExceededError";
+            let mut message = error.message();
+            if message.is_empty() && quota {
+                message = "the browser has no more room for this site's storage".into();
+            }
+            StoreError {
+                quota,
+                message: format!("IndexedDB transaction failed: {name}: {message}"),
+            }
+        }
+        None => fallback,
+    }
+}
+
 fn js_error(context: &str, error: JsValue) -> StoreError {
     let name = Reflect::get(&error, &"name".into())
         .ok()
@@ -89,13 +118,15 @@ fn js_error(context: &str, error: JsValue) -> StoreError {
     }
 }
 
-/// A record that could not be read, left where it is and reported.
+/// A record that could not be read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Unreadable {
-    /// Its key.
+    /// Its key, as a number (0 when the key is not one).
     pub id: EntryId,
     /// Why.
     pub error: DecodeError,
+    /// Its key as stored.
+    pub key: JsValue,
 }
 
 /// What [`Store::load`] found.
@@ -107,6 +138,10 @@ pub struct Loaded {
     pub unreadable: Vec<Unreadable>,
     /// The next id to give.
     pub next_id: EntryId,
+    /// The current user, when a page set one.
+    pub user: Option<String>,
+    /// How many records were set aside as corrupt.
+    pub corrupt: usize,
 }
 
 /// The queue's database.
@@ -124,7 +159,7 @@ impl Store {
             // Errors here abort the upgrade, which the open request reports.
             if let Ok(database) = event.database() {
                 let names = database.store_names();
-                for store in [ENTRIES, BODIES, META, BASES] {
+                for store in [ENTRIES, BODIES, META, BASES, CORRUPT] {
                     if !names.iter().any(|n| n == store) {
                         let _ = database.create_object_store(store, ObjectStoreParams::new());
                     }
@@ -152,12 +187,19 @@ impl Store {
     }
 
     async fn commit(transaction: idb::Transaction) -> Result<(), StoreError> {
-        match transaction.await? {
-            TransactionResult::Committed => Ok(()),
-            TransactionResult::Aborted => Err(StoreError {
-                quota: false,
-                message: "IndexedDB transaction was aborted".into(),
-            }),
+        // Kept to read why the transaction failed, once it has.
+        let raw: IdbTransaction = transaction.into();
+        let transaction = idb::Transaction::from(raw.clone());
+        match transaction.await {
+            Ok(TransactionResult::Committed) => Ok(()),
+            Ok(TransactionResult::Aborted) => Err(not_committed(
+                &raw,
+                StoreError {
+                    quota: false,
+                    message: "IndexedDB transaction was aborted".into(),
+                },
+            )),
+            Err(error) => Err(not_committed(&raw, error.into())),
         }
     }
 
@@ -165,19 +207,21 @@ impl Store {
     pub async fn load(&self) -> Result<Loaded, StoreError> {
         let transaction = self
             .database
-            .transaction(&[ENTRIES, META], TransactionMode::ReadOnly)?;
+            .transaction(&[ENTRIES, META, CORRUPT], TransactionMode::ReadOnly)?;
         let store = transaction.object_store(ENTRIES)?;
         let keys = store.get_all_keys(None, None)?.await?;
         let values = store.get_all(None, None)?.await?;
-        let next = transaction
-            .object_store(META)?
-            .get(JsValue::from_str("nextId"))?
-            .await?;
+        let meta = transaction.object_store(META)?;
+        let next = meta.get(JsValue::from_str(NEXT_ID))?.await?;
+        let user = meta.get(JsValue::from_str(USER))?.await?;
+        let corrupt = transaction.object_store(CORRUPT)?.count(None)?.await?;
         let mut loaded = Loaded {
             next_id: next
                 .and_then(|v| v.as_f64())
                 .map_or(1, |n| n as EntryId)
                 .max(1),
+            user: user.and_then(|v| v.as_string()).filter(|u| !u.is_empty()),
+            corrupt: corrupt as usize,
             ..Loaded::default()
         };
         for (key, value) in keys.iter().zip(values.iter()) {
@@ -200,10 +244,15 @@ impl Store {
                                 "record under key {id} names id {}",
                                 entry.id
                             )),
+                            key: key.clone(),
                         });
                     }
                 }
-                Err(error) => loaded.unreadable.push(Unreadable { id, error }),
+                Err(error) => loaded.unreadable.push(Unreadable {
+                    id,
+                    error,
+                    key: key.clone(),
+                }),
             }
         }
         Ok(loaded)
@@ -220,9 +269,102 @@ impl Store {
         transaction.object_store(BODIES)?.put(body, Some(&key))?;
         transaction.object_store(META)?.put(
             &JsValue::from_f64((entry.id + 1) as f64),
-            Some(&JsValue::from_str("nextId")),
+            Some(&JsValue::from_str(NEXT_ID)),
         )?;
         Self::commit(transaction).await
+    }
+
+    /// Stores the current user (None: no user).
+    pub async fn set_user(&self, user: Option<&str>) -> Result<(), StoreError> {
+        let transaction = self.strict(&[META])?;
+        let meta = transaction.object_store(META)?;
+        let key = JsValue::from_str(USER);
+        match user {
+            Some(user) => {
+                meta.put(&JsValue::from_str(user), Some(&key))?;
+            }
+            None => {
+                meta.delete(key)?;
+            }
+        }
+        Self::commit(transaction).await
+    }
+
+    /// Moves records that could not be read, with their bodies, from
+    /// `entries` and `bodies` into `corrupt`, in one strict transaction, and
+    /// keeps `nextId` past their ids so none is given again. Gives the ids
+    /// moved.
+    pub async fn set_aside(&self, records: &[Unreadable]) -> Result<Vec<EntryId>, StoreError> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Read first: a read-write transaction cannot wait for its own reads
+        // before writing without risking its end.
+        let reading = self
+            .database
+            .transaction(&[ENTRIES, BODIES, META], TransactionMode::ReadOnly)?;
+        let entries = reading.object_store(ENTRIES)?;
+        let bodies = reading.object_store(BODIES)?;
+        let mut reads = Vec::with_capacity(records.len());
+        for record in records {
+            reads.push((
+                entries.get(record.key.clone())?.into_future(),
+                bodies.get(record.key.clone())?.into_future(),
+            ));
+        }
+        let next = reading
+            .object_store(META)?
+            .get(JsValue::from_str(NEXT_ID))?
+            .into_future();
+        let mut found = Vec::with_capacity(records.len());
+        for (record, body) in reads {
+            found.push((record.await?, body.await?));
+        }
+        let next = next.await?.and_then(|v| v.as_f64()).unwrap_or(1.0);
+
+        let transaction = self.strict(&[ENTRIES, BODIES, META, CORRUPT])?;
+        let corrupt = transaction.object_store(CORRUPT)?;
+        let entries = transaction.object_store(ENTRIES)?;
+        let bodies = transaction.object_store(BODIES)?;
+        let now = JsValue::from_f64(js_sys::Date::now());
+        let mut moved = Vec::new();
+        let mut next_id = next;
+        for (record, (value, body)) in records.iter().zip(found) {
+            // Gone meanwhile: nothing to move.
+            let Some(value) = value else { continue };
+            let aside = Object::new();
+            let set = |name: &str, field: &JsValue| {
+                let _ = Reflect::set(&aside, &name.into(), field);
+            };
+            set("id", &record.key);
+            set("record", &value);
+            set("body", &body.unwrap_or(JsValue::UNDEFINED));
+            set("error", &JsValue::from_str(&record.error.to_string()));
+            set("movedAt", &now);
+            corrupt.put(&aside, Some(&record.key))?;
+            entries.delete(record.key.clone())?;
+            bodies.delete(record.key.clone())?;
+            next_id = next_id.max(record.id as f64 + 1.0);
+            moved.push(record.id);
+        }
+        transaction.object_store(META)?.put(
+            &JsValue::from_f64(next_id),
+            Some(&JsValue::from_str(NEXT_ID)),
+        )?;
+        Self::commit(transaction).await?;
+        Ok(moved)
+    }
+
+    /// Removes every record set aside as corrupt; gives how many there were.
+    pub async fn clear_corrupt(&self) -> Result<usize, StoreError> {
+        let counting = self
+            .database
+            .transaction(&[CORRUPT], TransactionMode::ReadOnly)?;
+        let count = counting.object_store(CORRUPT)?.count(None)?.await?;
+        let transaction = self.strict(&[CORRUPT])?;
+        transaction.object_store(CORRUPT)?.clear()?;
+        Self::commit(transaction).await?;
+        Ok(count as usize)
     }
 
     /// Writes entries' new state.

@@ -160,7 +160,7 @@ pub async fn run(inner: Rc<Inner>, command: Command) -> Result<Value, String> {
             let _ = inner.clone().start_drain(Trigger::Change);
             Ok(json!({"cancelled": id}))
         }
-        Command::Clear { states } => {
+        Command::Clear { states, corrupt } => {
             let ids: Vec<EntryId> = inner
                 .queue
                 .borrow()
@@ -170,27 +170,22 @@ pub async fn run(inner: Rc<Inner>, command: Command) -> Result<Value, String> {
                 .map(|e| e.id)
                 .collect();
             inner.remove(&ids).await.map_err(|e| e.message)?;
+            let mut removed = ids.len();
+            if corrupt {
+                let store = inner.store().await.map_err(|e| e.message)?;
+                removed += store.clear_corrupt().await.map_err(|e| e.message)?;
+                inner.corrupt.set(0);
+            }
             inner.emit_status().await;
-            Ok(json!({"removed": ids.len()}))
+            Ok(json!({"removed": removed}))
         }
+        Command::User { user, headers } => set_user(inner, user, headers).await,
+        Command::Logout { discard } => logout(inner, discard).await,
         Command::Auth { headers } => {
             *inner.auth.borrow_mut() = headers;
-            let paused: Vec<EntryId> = inner
-                .queue
-                .borrow()
-                .values()
-                .filter(|e| e.state == State::PausedAuth)
-                .map(|e| e.id)
-                .collect();
-            for id in &paused {
-                if let Some(mut entry) = inner.entry(*id) {
-                    entry.state = State::Pending;
-                    entry.next_attempt_at = None;
-                    inner.save(entry).await.map_err(|e| e.message)?;
-                }
-            }
+            let resumed = resume_paused(&inner).await?;
             let _ = inner.clone().start_drain(Trigger::Command);
-            Ok(json!({"resumed": paused.len()}))
+            Ok(json!({"resumed": resumed}))
         }
         Command::Resolve {
             entry: id,
@@ -198,6 +193,91 @@ pub async fn run(inner: Rc<Inner>, command: Command) -> Result<Value, String> {
             body,
         } => resolve(inner, id, using, body).await,
     }
+}
+
+/// Entries paused for auth go back to pending (those held for another user
+/// wait for that user's auth); gives how many.
+async fn resume_paused(inner: &Inner) -> Result<usize, String> {
+    let user = inner.user.borrow().clone();
+    let paused: Vec<EntryId> = inner
+        .queue
+        .borrow()
+        .values()
+        .filter(|e| e.state == State::PausedAuth && !e.held_for(user.as_deref()))
+        .map(|e| e.id)
+        .collect();
+    for id in &paused {
+        if let Some(mut entry) = inner.entry(*id) {
+            entry.state = State::Pending;
+            entry.next_attempt_at = None;
+            inner.save(entry).await.map_err(|e| e.message)?;
+        }
+    }
+    Ok(paused.len())
+}
+
+/// Makes `user` the current user: stored first, so a worker restart keeps
+/// it. Auth headers a page gave belong to the previous user: they are
+/// replaced by `headers` (the new user's) in the same step, or forgotten.
+/// Entries of the new user are released to a drain.
+async fn set_user(
+    inner: Rc<Inner>,
+    user: Option<String>,
+    headers: Option<Vec<(String, String)>>,
+) -> Result<Value, String> {
+    let changed = *inner.user.borrow() != user;
+    if changed {
+        let store = inner.store().await.map_err(|e| e.message)?;
+        store
+            .set_user(user.as_deref())
+            .await
+            .map_err(|e| e.message)?;
+        *inner.user.borrow_mut() = user.clone();
+        inner.auth.borrow_mut().clear();
+    }
+    if let Some(headers) = headers {
+        *inner.auth.borrow_mut() = headers;
+        resume_paused(&inner).await?;
+    }
+    if changed {
+        inner.emit_status().await;
+    }
+    let _ = inner.clone().start_drain(Trigger::Command);
+    let held = inner.queue.borrow().held(user.as_deref());
+    Ok(json!({"user": user, "held": held}))
+}
+
+/// The current user signs out. With `discard`, their entries that are not
+/// in flight are removed and reported in a `discarded` event (an entry in
+/// flight is decided by its answer, and held if it must be sent again);
+/// without it they stay, held until that user is current again. Then there
+/// is no current user.
+async fn logout(inner: Rc<Inner>, discard: bool) -> Result<Value, String> {
+    let user = inner.user.borrow().clone();
+    let mut discarded = Vec::new();
+    if let (true, Some(current)) = (discard, user.as_deref()) {
+        let views: Vec<(EntryId, Value)> = inner
+            .queue
+            .borrow()
+            .values()
+            .filter(|e| e.user.as_deref() == Some(current) && e.state != State::InFlight)
+            .map(|e| (e.id, e.view()))
+            .collect();
+        let ids: Vec<EntryId> = views.iter().map(|(id, _)| *id).collect();
+        inner.remove(&ids).await.map_err(|e| e.message)?;
+        if !views.is_empty() {
+            let entries: Vec<Value> = views.into_iter().map(|(_, view)| view).collect();
+            inner
+                .emit(
+                    EventKind::Discarded,
+                    json!({"entries": entries, "reason": "logout", "user": current}),
+                )
+                .await;
+        }
+        discarded = ids;
+    }
+    let after = set_user(inner.clone(), None, None).await?;
+    Ok(json!({"user": null, "previous": user, "discarded": discarded, "held": after["held"]}))
 }
 
 /// Drains now (or joins the running drain) and gives the status after it.

@@ -152,7 +152,10 @@ impl Inner {
         let mut offline = false;
         self.offline_seen.set(false);
         self.rerun.set(false);
-        let sendable = self.queue.borrow().sendable() as u64;
+        let sendable = self
+            .queue
+            .borrow()
+            .sendable_for(self.user.borrow().as_deref()) as u64;
         self.progress.set((0, sendable));
         let mut next_wake_at;
         loop {
@@ -167,14 +170,18 @@ impl Inner {
             }
             let free_slots = (self.config.limits.concurrency as usize)
                 .saturating_sub(self.sending.borrow().len());
-            let decided = plan(
-                self.queue.borrow().values(),
-                PlanOptions {
-                    now: js::now(),
-                    free_slots: if offline { 0 } else { free_slots },
-                    network_maybe_back,
-                },
-            );
+            let decided = {
+                let user = self.user.borrow();
+                plan(
+                    self.queue.borrow().values(),
+                    PlanOptions {
+                        now: js::now(),
+                        free_slots: if offline { 0 } else { free_slots },
+                        network_maybe_back,
+                        user: user.as_deref(),
+                    },
+                )
+            };
             next_wake_at = decided.next_wake_at;
             self.apply_blocking(&decided.block, &decided.unblock).await;
             let (finished, total) = self.progress.get();
@@ -359,6 +366,17 @@ impl Inner {
                 return;
             }
         };
+        if entry.held_for(self.user.borrow().as_deref()) {
+            // The user changed since this attempt was planned: the entry
+            // must not go out with the new user's credentials. It waits,
+            // as if never taken, until its user is current again.
+            entry.attempts = entry.attempts.saturating_sub(1);
+            entry.lease_until = None;
+            if set_state(&mut entry, State::Pending) {
+                let _ = self.save(entry).await;
+            }
+            return;
+        }
         let outgoing = Outgoing {
             method: &entry.method,
             url: &entry.url,

@@ -227,6 +227,8 @@ pub async fn handle(
 
     // The queue must be loaded to know whether this request has to wait.
     let store = inner.store().await;
+    // After the load: the current user is read from the store with the queue.
+    entry.user = inner.user.borrow().clone();
     if recovered {
         let stored = inner
             .queue
@@ -324,8 +326,14 @@ pub async fn handle(
     entry.id = inner.next_id.get();
     inner.next_id.set(entry.id + 1);
     if let Err(error) = store.add(&entry, &body).await {
-        let status = if error.quota { 507 } else { 500 };
-        return refuse(&inner, &entry, status, "storage", &error.message).await;
+        // The browser refused for lack of space (QuotaExceededError): the
+        // page can tell it from the queue's own budget (`queue_full`).
+        let (status, reason) = if error.quota {
+            (507, "quota")
+        } else {
+            (500, "storage")
+        };
+        return refuse(&inner, &entry, status, reason, &error.message).await;
     }
     let id = entry.id;
     let next_attempt_at = entry.next_attempt_at;

@@ -200,9 +200,20 @@ pub async fn with_lock(
 
 /// Converts a config object to JSON, replacing each function with
 /// `{"$fn": n}` and collecting the functions.
+///
+/// An object of the site's own with a `$fn` key is refused, so that every
+/// marker the parser sees was made here and names a function kept: config
+/// data (e.g. `outbox.config.js`, or a config the site fetched) must not bind
+/// a route to another route's function, or to none. Such data already fails
+/// to parse, as JS numbers arrive as floats and the parser reads a function
+/// index only from an integer; refusing the key here says so plainly and
+/// does not hang the guarantee on how numbers are converted.
 pub fn config_to_json(value: &JsValue, functions: &mut Vec<Function>) -> Result<Value, String> {
     convert(value, functions, 0, "")
 }
+
+/// The key that stands for a function in the config's JSON.
+const FUNCTION_MARKER: &str = "$fn";
 
 fn convert(
     value: &JsValue,
@@ -230,7 +241,7 @@ fn convert(
     }
     if let Some(function) = value.dyn_ref::<Function>() {
         functions.push(function.clone());
-        return Ok(serde_json::json!({"$fn": functions.len() - 1}));
+        return Ok(serde_json::json!({ FUNCTION_MARKER: functions.len() - 1 }));
     }
     if js_sys::Array::is_array(value) {
         let items = js_sys::Array::from(value);
@@ -243,6 +254,11 @@ fn convert(
     }
     if value.is_object() {
         let object: &Object = value.unchecked_ref();
+        if Object::has_own(object, &FUNCTION_MARKER.into()) {
+            return Err(format!(
+                "{at}: an object with the key \"{FUNCTION_MARKER}\" cannot be part of the config (the outbox uses that key to stand for a function); give the function itself"
+            ));
+        }
         let mut map = serde_json::Map::new();
         for key in Object::keys(object).iter() {
             let name = key.as_string().unwrap_or_default();

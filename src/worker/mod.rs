@@ -84,10 +84,11 @@ impl Runtime {
             }
             let (open, paused) = {
                 let queue = inner.queue.borrow();
-                let open = queue.sendable() > 0;
+                let open = queue.sendable_for(inner.user.borrow().as_deref()) > 0;
+                let user = inner.user.borrow();
                 let paused: Vec<_> = queue
                     .values()
-                    .filter(|e| e.state == State::PausedAuth)
+                    .filter(|e| e.state == State::PausedAuth && !e.held_for(user.as_deref()))
                     .map(|e| e.view())
                     .collect();
                 (open, paused)

@@ -28,8 +28,13 @@ pub struct Inner {
     pub bases: RefCell<HashMap<String, BaseVersion>>,
     /// Paths in `bases`, oldest first, to keep it bounded.
     pub base_order: RefCell<VecDeque<String>>,
-    /// Records that could not be read at load.
+    /// Records that could not be read at load and could not be moved aside
+    /// either (normally none).
     pub unreadable: RefCell<Vec<Unreadable>>,
+    /// How many records are set aside as corrupt in the store.
+    pub corrupt: Cell<usize>,
+    /// The current user (`setUser`); entries of other users are held.
+    pub user: RefCell<Option<String>>,
     /// The next entry id to give.
     pub next_id: Cell<EntryId>,
     /// The store, once open.
@@ -118,6 +123,8 @@ impl Inner {
             bases: RefCell::new(HashMap::new()),
             base_order: RefCell::new(VecDeque::new()),
             unreadable: RefCell::new(Vec::new()),
+            corrupt: Cell::new(0),
+            user: RefCell::new(None),
             next_id: Cell::new(1),
             store: RefCell::new(None),
             ready: RefCell::new(None),
@@ -155,14 +162,39 @@ impl Inner {
                 return;
             }
         };
+        let mut reports = Vec::new();
         match store.load().await {
             Ok(loaded) => {
                 self.next_id.set(loaded.next_id);
-                let mut queue = self.queue.borrow_mut();
-                for entry in loaded.entries {
-                    queue.insert(entry);
+                *self.user.borrow_mut() = loaded.user;
+                {
+                    let mut queue = self.queue.borrow_mut();
+                    for entry in loaded.entries {
+                        queue.insert(entry);
+                    }
                 }
-                *self.unreadable.borrow_mut() = loaded.unreadable;
+                // Records that cannot be read are moved aside, so they are
+                // reported once and never looked at again by the queue.
+                let mut corrupt = loaded.corrupt;
+                let mut unreadable = loaded.unreadable;
+                match store.set_aside(&unreadable).await {
+                    Ok(moved) => {
+                        corrupt += moved.len();
+                        unreadable.retain(|record| {
+                            let was_moved = moved.contains(&record.id);
+                            if was_moved {
+                                reports.push((record.clone(), true));
+                            }
+                            !was_moved
+                        });
+                    }
+                    Err(error) => js::warn(&format!(
+                        "outbox: moving unreadable records aside: {error}; they stay where they are"
+                    )),
+                }
+                reports.extend(unreadable.iter().map(|record| (record.clone(), false)));
+                self.corrupt.set(corrupt);
+                *self.unreadable.borrow_mut() = unreadable;
             }
             Err(error) => *self.store_error.borrow_mut() = Some(error.message),
         }
@@ -175,11 +207,10 @@ impl Inner {
             }
         }
         *self.store.borrow_mut() = Some(Rc::new(store));
-        let unreadable = self.unreadable.borrow().clone();
-        for record in unreadable {
+        for (record, moved_aside) in reports {
             js::broadcast(event(
                 EventKind::Failed,
-                json!({"entry": null, "id": record.id, "reason": "corrupt", "message": record.error.to_string()}),
+                json!({"entry": null, "id": record.id, "reason": "corrupt", "message": record.error.to_string(), "movedAside": moved_aside}),
             ));
         }
     }
@@ -265,9 +296,13 @@ impl Inner {
         Ok(())
     }
 
-    /// True if an open entry (one not yet final) has this entity key.
+    /// True if an open entry (one not yet final) that is not held for
+    /// another user has this entity key.
     pub fn entity_has_open_entries(&self, entity: &str) -> bool {
-        self.queue.borrow().entity_is_open(entity)
+        let user = self.user.borrow();
+        self.queue
+            .borrow()
+            .entity_is_open_for(entity, user.as_deref())
     }
 
     /// The queue's status, as pages see it.
@@ -295,6 +330,9 @@ impl Inner {
             "draining": self.drain.borrow().is_some(),
             "progress": {"done": done, "total": total},
             "unreadable": self.unreadable.borrow().iter().map(|u| json!({"id": u.id, "message": u.error.to_string()})).collect::<Vec<_>>(),
+            "corrupt": self.corrupt.get(),
+            "user": *self.user.borrow(),
+            "held": queue.held(self.user.borrow().as_deref()),
             "storeError": *self.store_error.borrow(),
         })
     }

@@ -367,7 +367,7 @@ pub fn entry() -> BoxedStrategy<Entry> {
         optional_string(),
         prop::option::of(failure()),
         prop::option::of(conflict_info()),
-        (any::<u64>(), any::<u32>()),
+        (any::<u64>(), any::<u32>(), optional_string()),
     );
     (request, progress)
         .prop_map(|(request, progress)| {
@@ -397,7 +397,7 @@ pub fn entry() -> BoxedStrategy<Entry> {
                 last_error,
                 failure,
                 conflict,
-                (body_bytes, conflict_resends),
+                (body_bytes, conflict_resends, user),
             ) = progress;
             Entry {
                 id,
@@ -425,6 +425,7 @@ pub fn entry() -> BoxedStrategy<Entry> {
                 conflict,
                 body_bytes,
                 conflict_resends,
+                user,
             }
         })
         .boxed()
@@ -448,7 +449,23 @@ pub fn request() -> BoxedStrategy<Request> {
         ]
         .prop_map(|target| Command::Retry { target }),
         entry.clone().prop_map(|entry| Command::Cancel { entry }),
-        states().prop_map(|states| Command::Clear { states }),
+        (states(), any::<bool>()).prop_map(|(states, corrupt)| Command::Clear {
+            corrupt: corrupt || states.is_none(),
+            states,
+        }),
+        (
+            prop::option::of("[^\\x00]{1,40}"),
+            prop::option::of(prop::collection::btree_map(
+                "[A-Za-z0-9_-]{1,20}",
+                "[ -~]{0,40}",
+                0..3
+            )),
+        )
+            .prop_map(|(user, headers)| Command::User {
+                user,
+                headers: headers.map(|headers| headers.into_iter().collect()),
+            }),
+        any::<bool>().prop_map(|discard| Command::Logout { discard }),
         prop::collection::vec(("[A-Za-z0-9_-]{1,20}", header_value), 0..4).prop_map(|headers| {
             // The message is an object, so names are unique and in its order.
             let unique: Map<String, Value> = headers
@@ -511,8 +528,29 @@ pub fn command_message(request: &Request) -> Value {
             target: RetryTarget::Entry(entry),
         } => ("retry", json!({ "entry": entry })),
         Command::Cancel { entry } => ("cancel", json!({ "entry": entry })),
-        Command::Clear { states: None } => ("clear", json!({})),
-        Command::Clear { states: some } => ("clear", json!({"states": states(some)})),
+        Command::Clear { states: None, .. } => ("clear", json!({})),
+        Command::Clear {
+            states: some,
+            corrupt,
+        } => {
+            let mut list = states(some).unwrap_or_else(|| json!([]));
+            if let (true, Some(list)) = (*corrupt, list.as_array_mut()) {
+                list.push(Value::from("corrupt"));
+            }
+            ("clear", json!({ "states": list }))
+        }
+        Command::User { user, headers } => {
+            let mut fields = json!({ "user": user });
+            if let Some(headers) = headers {
+                let headers: Map<String, Value> = headers
+                    .iter()
+                    .map(|(name, value)| (name.clone(), Value::from(value.as_str())))
+                    .collect();
+                fields["headers"] = Value::Object(headers);
+            }
+            ("user", fields)
+        }
+        Command::Logout { discard } => ("logout", json!({ "discard": discard })),
         Command::Auth { headers } => {
             let headers: Map<String, Value> = headers
                 .iter()

@@ -4,7 +4,9 @@ use super::inputs::{self, depth};
 use super::Target;
 use crate::core::config::{Config, MUTATION_METHODS};
 use crate::core::conflict::Strategy as ConflictStrategy;
-use crate::core::entry::{self, DecodeError, Entry, MAX_KEPT_VALUE_DEPTH, RECORD_VERSION};
+use crate::core::entry::{
+    self, DecodeError, Entry, MAX_KEPT_VALUE_DEPTH, OLDEST_RECORD_VERSION, RECORD_VERSION,
+};
 use crate::core::merge::{apply_merge_patch, three_way_merge, MergeOutcome};
 use crate::core::protocol::{
     decode_command, is_outbox_message, Command, MessageError, Request, ResolveUse, RetryTarget,
@@ -149,9 +151,12 @@ fn check_record_text(text: &str) -> Result<(), String> {
         DecodeError::NotJson(_) => value.is_none(),
         DecodeError::NoVersion => value.is_some() && version.and_then(Value::as_u64).is_none(),
         DecodeError::UnknownVersion(v) => {
-            *v != RECORD_VERSION && version.and_then(Value::as_u64) == Some(*v)
+            !(OLDEST_RECORD_VERSION..=RECORD_VERSION).contains(v)
+                && version.and_then(Value::as_u64) == Some(*v)
         }
-        DecodeError::Invalid(_) => version.and_then(Value::as_u64) == Some(RECORD_VERSION),
+        DecodeError::Invalid(_) => version
+            .and_then(Value::as_u64)
+            .is_some_and(|v| (OLDEST_RECORD_VERSION..=RECORD_VERSION).contains(&v)),
     };
     ensure(right, || format!("{error:?} misnames the problem"))
 }
@@ -228,6 +233,8 @@ fn command_name(command: &Command) -> &'static str {
         Command::Clear { .. } => "clear",
         Command::Auth { .. } => "auth",
         Command::Resolve { .. } => "resolve",
+        Command::User { .. } => "user",
+        Command::Logout { .. } => "logout",
     }
 }
 
