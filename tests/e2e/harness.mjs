@@ -135,7 +135,10 @@ export async function pageReady(page, timeoutMs = 30000) {
       }
     };
     poll();
-  }), timeoutMs);
+  }), timeoutMs).catch((error) => {
+    const said = page.said();
+    throw new Error(`${error.message}${said.length ? `\nthe page said:\n  ${said.join('\n  ')}` : ''}`);
+  });
   if (ready !== true) throw new Error(`the test page is not ready: ${JSON.stringify(ready)}`);
   if (!(await page.run(() => Boolean(navigator.serviceWorker.controller && window.outbox)))) {
     throw new Error('the test page is ready but not controlled by the worker');

@@ -70,6 +70,19 @@ async function nothingHappensAlone(browser, n) {
   assert.equal(s.total, n, `the outbox still holds all ${n} entries: ${JSON.stringify(s.counts)}`);
 }
 
+/**
+ * Queues the twenty mutations with the server down, brings it back and
+ * checks nothing drains on its own; gives the mutations and their keys.
+ */
+async function queuedWhileDown(browser) {
+  await server.down();
+  const mutations = twentyMutations();
+  const keys = await queueAll(browser, mutations);
+  await server.up();
+  await nothingHappensAlone(browser, mutations.length);
+  return { mutations, keys };
+}
+
 /** All mutations were applied exactly once, in order per entity, and the outbox is empty. */
 async function assertDrained(browser, mutations, keys, timeoutMs = 20000) {
   await waitApplied(server, mutations.length, timeoutMs);
@@ -136,11 +149,7 @@ test('resume (c): outbox.flush() alone drains the queue', { timeout: 60000 }, as
   await server.call('/control/reset', {});
   const browser = await openBrowser(server, config(ONLY.flush));
   try {
-    await server.down();
-    const mutations = twentyMutations();
-    const keys = await queueAll(browser, mutations);
-    await server.up();
-    await nothingHappensAlone(browser, mutations.length);
+    const { mutations, keys } = await queuedWhileDown(browser);
     // flush resolves with the status after the drain it started ends.
     const after = await browser.run(() => window.outbox.flush());
     assert.equal(after.total, 0, `flush resolved with entries left: ${JSON.stringify(after.counts)}`);
@@ -157,11 +166,7 @@ test('resume (d): a worker restart alone drains the queue', { timeout: 60000, sk
   await server.call('/control/reset', {});
   const browser = await openBrowser(server, config(ONLY.start));
   try {
-    await server.down();
-    const mutations = twentyMutations();
-    const keys = await queueAll(browser, mutations);
-    await server.up();
-    await nothingHappensAlone(browser, mutations.length);
+    const { mutations, keys } = await queuedWhileDown(browser);
     await browser.stopWorker();
     // Any event starts the worker again; its script load starts the drain.
     await wakeWorker(browser);
@@ -194,11 +199,7 @@ test('resume (f): the page becoming visible alone drains the queue', { timeout: 
   await server.call('/control/reset', {});
   const browser = await openBrowser(server, config(ONLY.flush));
   try {
-    await server.down();
-    const mutations = twentyMutations();
-    const keys = await queueAll(browser, mutations);
-    await server.up();
-    await nothingHappensAlone(browser, mutations.length);
+    const { mutations, keys } = await queuedWhileDown(browser);
     // No driver here can hide and show a page, so the page is told it
     // changed visibility; it is visible, and the shim flushes.
     await browser.run(() => document.dispatchEvent(new Event('visibilitychange')));

@@ -1,6 +1,6 @@
 // Chromium through Playwright (CDP): every control exists here.
 import { chromium } from 'playwright-core';
-import { verbose } from './common.mjs';
+import { pageLog } from './common.mjs';
 
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 
@@ -22,31 +22,32 @@ export async function launchChromium(dir) {
     args: CHROMIUM_ARGS,
   });
   const page = context.pages()[0] || (await context.newPage());
-  page.on('console', (message) => verbose('page', message.text()));
+  const log = pageLog('page');
+  log.watch(page);
   const session = await context.newCDPSession(page);
   const workers = serviceWorkerDomain(session);
-  const tab = (p) => ({
+  const tab = (p, said) => ({
     run: (fn, arg) => p.evaluate(fn, arg),
+    said: () => said.lines(),
     goto: (url) => p.goto(url).then(() => undefined),
     reload: () => p.reload().then(() => undefined),
   });
   return {
-    ...tab(page),
+    ...tab(page, log),
     /** Playwright's own objects, for the scenarios only Chromium runs. */
     context,
     page,
     session,
     newTab: async (url) => {
       const other = await context.newPage();
-      other.on('console', (message) => verbose('tab', message.text()));
+      const said = pageLog('tab');
+      said.watch(other);
       await other.goto(url);
-      return { ...tab(other), close: () => other.close() };
+      return { ...tab(other, said), close: () => other.close() };
     },
     offline: (on) => context.setOffline(on),
     stopWorker: async () => {
-      const domain = await workers();
-      await domain.stopAll();
-      await domain.waitStopped();
+      await (await workers()).stopAll();
     },
     dispatchSync: async (tag = 'sw-outbox', lastChance = false) => (await workers()).dispatchSync(tag, lastChance),
     close: () => context.close(),
@@ -74,25 +75,36 @@ async function enable(session) {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   const registration = () => registrations.filter((r) => !r.isDeleted).at(-1);
-  const allStopped = () => {
-    const latest = new Map();
-    for (const v of versions) latest.set(v.versionId, v);
-    return [...latest.values()].every((v) => v.runningStatus === 'stopped');
+  const latest = () => {
+    const byId = new Map();
+    for (const v of versions) byId.set(v.versionId, v);
+    return [...byId.values()];
   };
   return {
-    stopAll: () => session.send('ServiceWorker.stopAllWorkers'),
+    /**
+     * Stops every worker and waits until each one that was running has
+     * reported `stopped` (a page may start it again right after: that is a
+     * new start, not a failed stop).
+     */
+    stopAll: async () => {
+      const from = versions.length;
+      const running = new Set(latest().filter((v) => v.runningStatus !== 'stopped').map((v) => v.versionId));
+      await session.send('ServiceWorker.stopAllWorkers');
+      const begin = Date.now();
+      const stopped = () => {
+        const seen = new Set(versions.slice(from).filter((v) => v.runningStatus === 'stopped').map((v) => v.versionId));
+        return [...running].every((id) => seen.has(id));
+      };
+      while (!stopped()) {
+        if (Date.now() - begin > 20000) throw new Error('the worker did not stop within 20 s');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    },
     dispatchSync: (tag, lastChance) => session.send('ServiceWorker.dispatchSyncEvent', {
       origin: new URL(registration().scopeURL).origin,
       registrationId: registration().registrationId,
       tag,
       lastChance,
     }),
-    waitStopped: async () => {
-      const begin = Date.now();
-      while (!allStopped()) {
-        if (Date.now() - begin > 20000) throw new Error('the worker did not stop within 20 s');
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    },
   };
 }

@@ -2,7 +2,7 @@
 // lacks (offline, stopping a worker) run as privileged script in the
 // browser's own chrome scope, which MOZ_REMOTE_ALLOW_SYSTEM_ACCESS permits.
 import puppeteer from 'puppeteer-core';
-import { verbose } from './common.mjs';
+import { pageLog } from './common.mjs';
 
 const FIREFOX = process.env.FIREFOX || '/usr/bin/firefox-esr';
 
@@ -42,20 +42,23 @@ export async function launchFirefox(dir) {
     },
   });
   const page = (await browser.pages())[0] || (await browser.newPage());
-  page.on('console', (message) => verbose('page', message.text()));
-  const tab = (p) => ({
+  const log = pageLog('page');
+  log.watch(page);
+  const tab = (p, said) => ({
     run: (fn, arg) => p.evaluate(fn, arg),
+    said: () => said.lines(),
     goto: (url) => p.goto(url).then(() => undefined),
     reload: () => p.reload().then(() => undefined),
   });
   const chrome = (expression) => chromeEvaluate(browser, expression);
   return {
-    ...tab(page),
+    ...tab(page, log),
     newTab: async (url) => {
       const other = await browser.newPage();
-      other.on('console', (message) => verbose('tab', message.text()));
+      const said = pageLog('tab');
+      said.watch(other);
       await other.goto(url);
-      return { ...tab(other), close: () => other.close() };
+      return { ...tab(other, said), close: () => other.close() };
     },
     // NOTE Firefox: puppeteer's page.setOfflineMode takes only the page
     // offline; the worker's fetches still go out. The whole browser goes

@@ -3,7 +3,8 @@
 // BiDi) and WebKitGTK (plain WebDriver HTTP), chosen by OUTBOX_ENGINE.
 //
 // Every engine gives the same object: `run(fn, arg)` in the page, `goto`,
-// `reload`, `newTab`, `close({keepProfile})`, and the controls it has:
+// `reload`, `said()` (what the page logged, where the engine tells),
+// `newTab`, `close({keepProfile})`, and the controls it has:
 // `offline(on)`, `stopWorker()`, `dispatchSync(tag, lastChance)`. A
 // scenario that needs a control an engine lacks is skipped there with the
 // reason `needs()` gives.
@@ -65,7 +66,9 @@ export async function launch({ profile } = {}) {
     profile: dir,
     close: async ({ keepProfile = false } = {}) => {
       await close();
-      if (!keepProfile) rmSync(dir, { recursive: true, force: true });
+      // Retries: a browser's helper processes may still be writing there
+      // for a moment after it closed.
+      if (!keepProfile) rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     },
   });
 }

@@ -3,6 +3,7 @@
 // data in the profile folder, so a later session on the same folder is a
 // browser restart with the queue still on disk.
 import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, sleep } from './common.mjs';
@@ -87,6 +88,8 @@ export async function launchWebKit(dir) {
     }),
     goto: (url) => inWindow(handle, () => raw('POST', session('/url'), { url }).then(() => undefined)),
     reload: () => inWindow(handle, () => raw('POST', session('/refresh'), {}).then(() => undefined)),
+    // WebDriver classic gives no console or network events.
+    said: () => [],
   });
   const main = current;
   return {
@@ -109,6 +112,40 @@ export async function launchWebKit(dir) {
       await raw('DELETE', session('')).catch(() => {});
       driver.kill();
       await exited;
+      // A browser restart must not overlap the old browser: two browsers on
+      // one data folder would each run the worker against the same files.
+      await browserGone(dir);
     },
   };
+}
+
+/** Process ids whose command line names `--data-dir=<dir>`. */
+function browsersOn(dir) {
+  const wanted = `--data-dir=${dir}`;
+  const found = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').includes(wanted)) found.push(Number(name));
+    } catch {
+      // The process ended while being read.
+    }
+  }
+  return found;
+}
+
+/** Waits for the browser on `dir` to exit (WebDriver ends it); kills it after 10 s. */
+async function browserGone(dir) {
+  const start = Date.now();
+  while (browsersOn(dir).length > 0) {
+    if (Date.now() - start > 10000) {
+      for (const pid of browsersOn(dir)) {
+        try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+      }
+      break;
+    }
+    await sleep(50);
+  }
+  // Its web and network processes end when it does.
+  await sleep(300);
 }
