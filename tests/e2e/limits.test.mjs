@@ -1,5 +1,5 @@
-// The queue's byte budget, page commands a site switches off, persistent
-// storage, and which request headers are stored.
+// The queue's byte budget and entry limit, retention, page commands a site
+// switches off, persistent storage, and which request headers are stored.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -45,6 +45,64 @@ test('past limits.maxQueueBytes a new mutation gets 507 with a reason and a fail
     await browser.run(() => window.outbox.flush());
     await waitFor(async () => (await entries(browser)).length === 0, { what: 'the queue to drain' });
     assert.equal((await queueJson(browser, 'PUT', '/api/concepts/5', body)).status, 201);
+  } finally {
+    await server.up();
+    await browser.close();
+  }
+});
+
+test('past limits.maxEntries a new mutation gets 507 with a reason and a failed event; the queue is untouched', async () => {
+  await server.call('/control/reset', {});
+  const browser = await openBrowser(server, testConfig({ triggers: manualOnly, limits: { maxEntries: 3 } }));
+  try {
+    await server.down();
+    for (const id of [1, 2, 3]) {
+      const queued = await queueJson(browser, 'POST', `/api/concepts/e${id}`, { id });
+      assert.equal(queued.status, 202, queued.body);
+    }
+    const refused = await queueJson(browser, 'POST', '/api/concepts/e4', { id: 4 });
+    assert.equal(refused.status, 507);
+    const reason = JSON.parse(refused.body);
+    assert.equal(reason.error, 'queue_full');
+    assert.match(reason.message, /limits\.maxEntries \(3\)/);
+    const failed = await waitFor(async () => (await recordedEvents(browser, 'failed')).find((e) => e.detail.reason === 'queue_full'),
+      { what: 'a failed event' });
+    assert.match(failed.detail.message, /POST .*\/api\/concepts\/e4: not queued/);
+    const listed = await entries(browser);
+    assert.deepEqual(listed.map((e) => e.url.replace(/^.*\/api/, '/api')), ['/api/concepts/e1', '/api/concepts/e2', '/api/concepts/e3']);
+    assert.ok(listed.every((e) => e.state === 'pending' || e.state === 'waiting_retry'), JSON.stringify(listed.map((e) => e.state)));
+    await server.up();
+    await browser.run(() => window.outbox.flush());
+    await waitFor(async () => (await entries(browser)).length === 0, { what: 'the queue to drain' });
+    assert.deepEqual(Object.keys((await server.stats()).appliedByKey).length, 3, 'the three queued entries were sent, the refused one never');
+  } finally {
+    await server.up();
+    await browser.close();
+  }
+});
+
+test('an entry older than retry.retentionMs fails as expired, reported, never sent and never silently deleted; clear removes it', async () => {
+  await server.call('/control/reset', {});
+  const retry = { baseDelayMs: 200, maxDelayMs: 2000, retentionMs: 1000 };
+  const browser = await openBrowser(server, testConfig({ triggers: manualOnly, retry }));
+  try {
+    await server.down();
+    const queued = await queueJson(browser, 'PUT', '/api/concepts/old', { old: true });
+    assert.equal(queued.status, 202, queued.body);
+    await new Promise((resolve) => setTimeout(resolve, 1300));
+    await server.up();
+    await browser.run(() => window.outbox.flush());
+    const event = await waitFor(async () => (await recordedEvents(browser, 'failed')).find((e) => e.detail.reason === 'expired'),
+      { what: 'an expired event' });
+    assert.equal(event.detail.entry.id, queued.id);
+    const [entry] = await entries(browser);
+    assert.equal(entry.id, queued.id, 'the expired entry is still listed');
+    assert.equal(entry.state, 'failed');
+    assert.equal((await server.stats()).requests, 0, 'the expired entry was not sent');
+    assert.equal((await idbRecords(browser, 'entries')).length, 1, 'and it is still stored');
+    const cleared = await browser.run(() => window.outbox.clear(['failed']));
+    assert.equal(cleared.removed, 1);
+    assert.deepEqual(await entries(browser), []);
   } finally {
     await server.up();
     await browser.close();
