@@ -11,7 +11,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
 const SERVER = process.env.OUTBOX_SERVER || join(root, 'target', 'debug', 'outbox-demo');
 const DIST = process.env.OUTBOX_DIST || join(root, 'dist', 'outbox');
-export { ENGINE, needs, has } from './engines/index.mjs';
+export { ENGINE, needs } from './engines/index.mjs';
 export { CHROMIUM_ARGS } from './engines/chromium.mjs';
 
 // Servers still running, stopped when this process exits however it exits

@@ -43,13 +43,11 @@ const MISSING = {
  * named, else the reason it is skipped here.
  */
 export function needs(...controls) {
+  const known = new Set(Object.values(MISSING).flatMap(Object.keys));
+  const unknown = controls.filter((control) => !known.has(control));
+  if (unknown.length) throw new Error(`needs(): no control is called ${unknown.join(', ')}`);
   const missing = controls.map((control) => MISSING[ENGINE][control]).filter(Boolean);
   return missing.length === 0 ? false : `skipped in ${ENGINE}: ${missing.join('; ')}`;
-}
-
-/** Whether this engine has a control (for scenarios that adapt rather than skip). */
-export function has(control) {
-  return !MISSING[ENGINE][control];
 }
 
 /**
