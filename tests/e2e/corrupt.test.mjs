@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import {
   startServer, openBrowser, testConfig, entries, status, queueJson, waitFor, idbRecords, idbPut,
   recordedEvents, needs,
+  waitApplied,
 } from './harness.mjs';
 
 const config = testConfig({ triggers: { sync: false, start: false, timer: false, flush: true } });
@@ -74,13 +75,6 @@ function freshWorker(browser, name) {
   }, name);
 }
 
-async function waitApplied(n, what) {
-  return waitFor(async () => {
-    const stats = await server.stats();
-    return stats.applied >= n ? stats : false;
-  }, { what: what ?? `${n} applied mutations` });
-}
-
 test('corrupt: unreadable records are moved aside and reported once, an older record is upgraded and sent, the rest drains; clear removes them', async () => {
   await server.reset();
   const browser = await openBrowser(server, config);
@@ -144,7 +138,7 @@ test('corrupt: unreadable records are moved aside and reported once, an older re
 
     // The rest drains, the upgraded record included; nothing set aside is sent.
     await browser.run(() => window.outbox.flush());
-    const stats = await waitApplied(4);
+    const stats = await waitApplied(server, 4);
     assert.equal(stats.applied, 4);
     assert.equal(stats.requests, 4, 'the copy under the newer format was not sent');
     assert.equal(stats.appliedByKey['older-key'], 1);
@@ -228,7 +222,7 @@ test('quota: when IndexedDB refuses for lack of space the page gets 507 with a r
     assert.deepEqual(await idbRecords(browser, 'bodies'), bodiesBefore);
     await server.up();
     await browser.run(() => window.outbox.flush());
-    const stats = await waitApplied(2);
+    const stats = await waitApplied(server, 2);
     assert.deepEqual(stats.log.map((e) => e.path).sort(), ['/api/concepts/q1', '/api/concepts/q2']);
     assert.equal(stats.requests, 2, 'the refused upload was never sent later');
   } finally {

@@ -199,12 +199,12 @@ export function openCount(s) {
   return c.pending + c.in_flight + c.waiting_retry + c.paused_auth + c.conflict + c.failed + c.blocked;
 }
 
-/** Waits until the server has applied `n` mutations. */
-export async function waitApplied(server, n, timeoutMs = 20000) {
+/** Waits until the server has applied `n` mutations (`what` names them in a timeout). */
+export async function waitApplied(server, n, timeoutMs = 20000, what = `${n} applied mutations`) {
   return waitFor(async () => {
     const stats = await server.stats();
     return stats.applied >= n ? stats : false;
-  }, { timeoutMs, what: `${n} applied mutations` });
+  }, { timeoutMs, what });
 }
 
 /** Applied-log entries by path, in order. */

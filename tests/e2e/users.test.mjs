@@ -6,6 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   startServer, openBrowser, testConfig, entries, status, queueJson, waitFor, idbRecords,
+  waitApplied,
 } from './harness.mjs';
 
 // Only the page's flush and the user commands start drains, so every send
@@ -35,13 +36,6 @@ async function queued(browser, path, body) {
   return response.id;
 }
 
-async function waitApplied(n, what) {
-  return waitFor(async () => {
-    const stats = await server.stats();
-    return stats.applied >= n ? stats : false;
-  }, { what: what ?? `${n} applied mutations` });
-}
-
 test('users: entries of another user are held, never sent, until that user is current again; the user survives a browser restart', async () => {
   await server.reset();
   let browser = await openBrowser(server, config);
@@ -65,7 +59,7 @@ test('users: entries of another user are held, never sent, until that user is cu
 
     await server.up();
     await call(browser, 'flush');
-    let stats = await waitApplied(2, 'the entry without a user and bob\'s');
+    let stats = await waitApplied(server, 2, 20000, 'the entry without a user and bob\'s');
     // Independent entities go concurrently, in either order.
     assert.deepEqual(stats.log.map((e) => [e.path, e.body.who]).sort(),
       [['/api/concepts/nobody', 'nobody'], ['/api/concepts/shared', 'bob']]);
@@ -86,7 +80,7 @@ test('users: entries of another user are held, never sent, until that user is cu
 
     // Alice is back: her entries go, each once.
     assert.deepEqual(await call(browser, 'setUser', 'alice'), { user: 'alice', held: 0 });
-    stats = await waitApplied(4, 'alice\'s entries');
+    stats = await waitApplied(server, 4, 20000, 'alice\'s entries');
     for (const key of aliceKeys) assert.equal(stats.appliedByKey[key], 1);
     assert.equal(stats.applied, 4);
     await waitFor(async () => (await status(browser)).total === 0, { what: 'an empty queue' });
@@ -146,13 +140,13 @@ test('users: logout({discard: true}) removes the user\'s queued entries and repo
 
     await server.up();
     await call(browser, 'flush');
-    let stats = await waitApplied(1, 'the entry without a user');
+    let stats = await waitApplied(server, 1, 20000, 'the entry without a user');
     assert.deepEqual(stats.log.map((e) => e.path), ['/api/concepts/nobody']);
     assert.equal(stats.receivedByKey[bobKey] ?? 0, 0, 'bob\'s entry was not sent with nobody signed in');
     assert.equal((await browser.run(() => window.discarded)).length, 1, 'keep reports nothing discarded');
 
     await call(browser, 'setUser', 'bob');
-    stats = await waitApplied(2, 'bob\'s kept entry');
+    stats = await waitApplied(server, 2, 20000, 'bob\'s kept entry');
     assert.equal(stats.appliedByKey[bobKey], 1);
     for (const key of aliceKeys) assert.equal(stats.receivedByKey[key] ?? 0, 0, 'discarded entries are never sent');
   } finally {
@@ -181,10 +175,10 @@ test('users: auth headers given for one user never go out with another user\'s e
 
     await server.up();
     await call(browser, 'flush');
-    await waitApplied(1, 'bob\'s entry');
+    await waitApplied(server, 1, 20000, 'bob\'s entry');
     await browser.run(() => { window.token = 'alice-token'; });
     await call(browser, 'setUser', 'alice');
-    await waitApplied(2, 'alice\'s entry');
+    await waitApplied(server, 2, 20000, 'alice\'s entry');
 
     const received = await server.call('/control/received');
     const authOf = (id) => received
