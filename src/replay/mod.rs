@@ -6,9 +6,7 @@ use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{
-    AbortController, Headers, Request, RequestCredentials, RequestInit, RequestMode, Response,
-};
+use web_sys::{AbortController, Headers, RequestCredentials, RequestInit, RequestMode, Response};
 
 /// Why an attempt got no response.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,8 +57,6 @@ pub async fn send(outgoing: &Outgoing<'_>, timeout_ms: u64) -> Result<Response, 
     init.set_credentials(credentials_mode(outgoing.credentials));
     init.set_mode(RequestMode::SameOrigin);
     init.set_signal(Some(&controller.signal()));
-    let request = Request::new_with_str_and_init(outgoing.url, &init)
-        .map_err(|e| SendError::Network(describe(&e)))?;
 
     let abort = Closure::once_into_js({
         let controller = controller.clone();
@@ -72,7 +68,7 @@ pub async fn send(outgoing: &Outgoing<'_>, timeout_ms: u64) -> Result<Response, 
             timeout_ms.min(i32::MAX as u64) as i32,
         )
         .ok();
-    let result = JsFuture::from(scope().fetch_with_request(&request)).await;
+    let result = JsFuture::from(scope().fetch_with_str_and_init(outgoing.url, &init)).await;
     if let Some(timer) = timer {
         scope().clear_timeout_with_handle(timer);
     }

@@ -399,12 +399,22 @@ impl Store {
         Self::commit(transaction).await
     }
 
-    /// Stores entries about to be sent (their leases) and reads their bodies,
-    /// in one strict transaction; None for a body that is missing.
-    pub async fn lease(&self, entries: &[&Entry]) -> Result<Vec<Option<Uint8Array>>, StoreError> {
+    /// In one strict transaction: stores entries about to be sent (their
+    /// leases) and reads their bodies, None for a body that is missing; and
+    /// deletes the sent entries `sent` with their bodies.
+    pub async fn lease(
+        &self,
+        entries: &[&Entry],
+        sent: &[EntryId],
+    ) -> Result<Vec<Option<Uint8Array>>, StoreError> {
         let transaction = self.strict(&[ENTRIES, BODIES])?;
         let records = transaction.object_store(ENTRIES)?;
         let bodies = transaction.object_store(BODIES)?;
+        for id in sent {
+            let key = JsValue::from_f64(*id as f64);
+            records.delete(key.clone())?;
+            bodies.delete(key)?;
+        }
         let mut reads = Vec::with_capacity(entries.len());
         for entry in entries {
             let key = JsValue::from_f64(entry.id as f64);

@@ -168,7 +168,10 @@ impl Inner {
                 offline = true;
                 network_maybe_back = false;
             }
-            let free_slots = (self.config.limits.concurrency as usize)
+            // Twice as many entries are taken as may be on the network: the
+            // next ones are leased while the first are sent, and go out as
+            // soon as a place is free.
+            let free_slots = (2 * self.config.limits.concurrency as usize)
                 .saturating_sub(self.sending.borrow().len());
             let decided = {
                 let user = self.user.borrow();
@@ -191,8 +194,16 @@ impl Inner {
                 self.progress.set((finished, total.max(known)));
             }
             self.clone().begin_attempts(new_ids);
-            if self.sending.borrow().is_empty() && !self.replan.get() && !self.rerun.get() {
-                break;
+            let idle =
+                || self.sending.borrow().is_empty() && !self.replan.get() && !self.rerun.get();
+            if idle() {
+                // The drain ends with its sent entries gone from the store,
+                // unless something came up meanwhile.
+                self.writes_settled().await;
+                if idle() {
+                    break;
+                }
+                continue;
             }
             self.wakeup.wait().await;
         }
@@ -292,6 +303,9 @@ impl Inner {
         let now = js::now();
         let mut batch = Vec::with_capacity(ids.len());
         for id in ids {
+            if self.sending.borrow().contains(&id) {
+                continue;
+            }
             let Some(mut entry) = self.entry(id) else {
                 continue;
             };
@@ -302,7 +316,9 @@ impl Inner {
             entry.attempts += 1;
             entry.last_attempt_at = Some(now);
             entry.next_attempt_at = None;
-            entry.lease_until = Some(now + self.config.limits.attempt_timeout_ms + LEASE_MARGIN_MS);
+            // Its turn on the network may wait for one attempt before it.
+            entry.lease_until =
+                Some(now + 2 * self.config.limits.attempt_timeout_ms + LEASE_MARGIN_MS);
             self.queue.borrow_mut().insert(entry.clone());
             self.sending.borrow_mut().insert(id);
             batch.push((before, entry));
@@ -314,13 +330,8 @@ impl Inner {
             // The leases are stored before the requests leave, so a worker that
             // dies mid-attempt leaves entries the next drain retries with the
             // same keys.
-            let leased = match self.store().await {
-                Ok(store) => {
-                    let entries: Vec<&Entry> = batch.iter().map(|(_, entry)| entry).collect();
-                    store.lease(&entries).await
-                }
-                Err(error) => Err(error),
-            };
+            let entries: Vec<Entry> = batch.iter().map(|(_, entry)| entry.clone()).collect();
+            let leased = self.lease(entries).await;
             let bodies = match leased {
                 Ok(bodies) => bodies,
                 Err(error) => {
@@ -346,7 +357,9 @@ impl Inner {
         });
     }
 
-    async fn attempt(&self, mut entry: Entry, body: Option<Uint8Array>) {
+    async fn attempt(self: &Rc<Self>, mut entry: Entry, body: Option<Uint8Array>) {
+        // Leased ahead of time, it waits here for a place on the network.
+        let pass = self.network.pass().await;
         let Some(body) = body else {
             self.fail(
                 entry,
@@ -385,6 +398,8 @@ impl Inner {
             credentials: &entry.credentials,
         };
         let sent = replay::send(&outgoing, self.config.limits.attempt_timeout_ms).await;
+        // The next replay goes out while this answer is read.
+        drop(pass);
         let now = js::now();
         let result = match &sent {
             Ok(response) => AttemptResult::Response {
@@ -469,7 +484,7 @@ impl Inner {
         Ok(headers)
     }
 
-    async fn done(&self, entry: Entry, response: Response) {
+    async fn done(self: &Rc<Self>, entry: Entry, response: Response) {
         let status = response.status();
         let content_type = header(&response, "content-type");
         let etag = header(&response, "etag");
@@ -503,7 +518,7 @@ impl Inner {
     }
 
     async fn finish_done(
-        &self,
+        self: &Rc<Self>,
         mut entry: Entry,
         status: u16,
         content_type: Option<String>,
@@ -517,25 +532,10 @@ impl Inner {
         self.progress.set((finished + 1, total));
         let view = entry.view();
         // Done in memory at once, so this worker never sends it again; the
-        // store deletes it with the others that finish meanwhile, in one
-        // transaction per group. The first of a group writes them all.
+        // store deletes it in its next transaction.
         let id = entry.id;
         self.queue.borrow_mut().insert(entry);
-        self.removals.borrow_mut().push(id);
-        if !self.removing.replace(true) {
-            loop {
-                let ids = std::mem::take(&mut *self.removals.borrow_mut());
-                if ids.is_empty() {
-                    break;
-                }
-                if let Err(error) = self.remove(&ids).await {
-                    // They stay in memory as done; a later start sends them
-                    // again with the same keys.
-                    js::warn(&format!("outbox: removing sent entries: {error}"));
-                }
-            }
-            self.removing.set(false);
-        }
+        self.remove_sent(id);
         self.emit(
             EventKind::Sent,
             json!({"entry": view, "status": status, "contentType": content_type, "body": body}),
@@ -603,7 +603,7 @@ impl Inner {
 
     /// Settles a 409/412 by the route's strategy, or leaves it to a page.
     async fn conflict(
-        &self,
+        self: &Rc<Self>,
         mut entry: Entry,
         response: Response,
         body: &Uint8Array,

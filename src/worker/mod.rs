@@ -7,6 +7,7 @@ pub mod drain;
 pub mod intercept;
 pub mod js;
 pub mod runtime;
+pub mod writes;
 
 use crate::core::config::Config;
 use crate::core::lifecycle::State;

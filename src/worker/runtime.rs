@@ -8,6 +8,7 @@ use crate::core::protocol::{event, EventKind};
 use crate::core::queue::Queue;
 use crate::store::{Store, StoreError, Unreadable};
 use crate::worker::js;
+use crate::worker::writes::Writes;
 use js_sys::{Function, Promise};
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
@@ -69,10 +70,10 @@ pub struct Inner {
     /// The next drain takes the drain lock from its holder: a trapped
     /// instance of this worker may have died holding it.
     pub steal_lock: Cell<bool>,
-    /// Sent entries waiting to be deleted from the store.
-    pub removals: RefCell<Vec<EntryId>>,
-    /// An attempt is deleting sent entries from the store now.
-    pub removing: Cell<bool>,
+    /// The drain's store writes, gathered into few transactions.
+    pub writes: Writes,
+    /// At most `limits.concurrency` replays on the network at once.
+    pub network: Gate,
     /// Wakes the drain loop when an attempt ends.
     pub wakeup: Wakeup,
 }
@@ -107,6 +108,50 @@ impl Wakeup {
     }
 }
 
+/// Places for requests on the network, taken in turn.
+pub struct Gate {
+    free: Cell<usize>,
+    waiting: RefCell<VecDeque<Rc<Wakeup>>>,
+}
+
+impl Gate {
+    /// A gate with `places` places.
+    pub fn new(places: usize) -> Gate {
+        Gate {
+            free: Cell::new(places),
+            waiting: RefCell::new(VecDeque::new()),
+        }
+    }
+
+    /// Waits for a place; it is given back when the pass is dropped.
+    pub async fn pass(&self) -> Pass<'_> {
+        if self.free.get() > 0 && self.waiting.borrow().is_empty() {
+            self.free.set(self.free.get() - 1);
+        } else {
+            let wakeup = Rc::new(Wakeup::default());
+            self.waiting.borrow_mut().push_back(wakeup.clone());
+            // Woken with the place of a pass that was dropped.
+            wakeup.wait().await;
+        }
+        Pass { gate: self }
+    }
+}
+
+/// A place at a gate, held until dropped.
+pub struct Pass<'a> {
+    gate: &'a Gate,
+}
+
+impl Drop for Pass<'_> {
+    fn drop(&mut self) {
+        let next = self.gate.waiting.borrow_mut().pop_front();
+        match next {
+            Some(wakeup) => wakeup.notify(),
+            None => self.gate.free.set(self.gate.free.get() + 1),
+        }
+    }
+}
+
 /// Most base versions kept; the oldest are forgotten first.
 pub const MAX_BASES: usize = 1000;
 
@@ -116,6 +161,7 @@ pub const DATABASE: &str = "sw-outbox";
 impl Inner {
     /// A runtime for a validated config; the store opens in the background.
     pub fn new(config: Config, functions: Vec<Function>) -> Rc<Inner> {
+        let network = Gate::new(config.limits.concurrency.max(1) as usize);
         let inner = Rc::new(Inner {
             config,
             functions,
@@ -141,8 +187,8 @@ impl Inner {
             last_success_at: Cell::new(None),
             progress: Cell::new((0, 0)),
             steal_lock: Cell::new(false),
-            removals: RefCell::new(Vec::new()),
-            removing: Cell::new(false),
+            writes: Writes::default(),
+            network,
             wakeup: Wakeup::default(),
         });
         let loading = inner.clone();

@@ -109,7 +109,10 @@ test('users: logout({discard: true}) removes the user\'s queued entries and repo
 
     const out = await call(browser, 'logout', { discard: true });
     assert.deepEqual(out, { user: null, previous: 'alice', discarded: alice, held: 0 });
-    const reported = await waitFor(() => browser.run(() => window.discarded), { what: 'a discarded event' });
+    const reported = await waitFor(async () => {
+      const seen = await browser.run(() => window.discarded);
+      return seen.length > 0 && seen;
+    }, { what: 'a discarded event' });
     assert.equal(reported.length, 1);
     assert.equal(reported[0].reason, 'logout');
     assert.equal(reported[0].user, 'alice');
