@@ -74,6 +74,7 @@ export interface Status {
   online: boolean;
   counts: StatusCounts;
   total: number;
+  /** Entries a drain has taken to send: on the network or next in line. */
   inFlight: number;
   /** Null until a request has gone through. */
   lastSuccessAt: number | null;
