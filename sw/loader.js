@@ -5,10 +5,11 @@
 // the requests it had taken through a fresh instance (through the network if
 // that one traps too).
 //
-// Every request the outbox takes gets its Idempotency-Key here, before the
+// Every mutation the outbox takes gets its Idempotency-Key here, before the
 // wasm sees it: if the instance traps after storing the entry, the network
 // answer and the later replay carry the same key, so a server that honours
-// keys applies the write once.
+// keys applies the write once. Its body is read here, once: the wasm gets the
+// bytes, and a copy of the request is only made if an instance traps.
 (function () {
   'use strict';
   const bytes = self.__outboxWasmBytes;
@@ -56,14 +57,25 @@
   self.addEventListener('error', (event) => trapped(event.error));
   self.addEventListener('unhandledrejection', (event) => trapped(event.reason));
 
-  // The mutation with an Idempotency-Key, added when the page set none.
-  function withKey(request) {
-    if (request.method === 'GET' || request.method === 'HEAD' || request.headers.has('idempotency-key')) {
-      return request;
-    }
+  function isMutation(request) {
+    return request.method !== 'GET' && request.method !== 'HEAD';
+  }
+
+  // A fresh request like `request` (whose body is used up) with `body` and,
+  // when it has none, the Idempotency-Key `key`.
+  function copyOf(request, body, key) {
     const headers = new Headers(request.headers);
-    headers.set('Idempotency-Key', crypto.randomUUID());
-    return new Request(request, { headers });
+    if (key !== null && !headers.has('idempotency-key')) {
+      headers.set('Idempotency-Key', key);
+    }
+    return new Request(request, body === null ? { headers } : { headers, body });
+  }
+
+  function outboxError(error) {
+    return new Response(JSON.stringify({ error: 'outbox', message: String(error) }), {
+      status: 500,
+      headers: { 'content-type': 'application/json' },
+    });
   }
 
   function current() {
@@ -93,26 +105,25 @@
     if (!handles) {
       return;
     }
-    let request = event.request;
-    try {
-      request = withKey(request);
-    } catch (error) {
-      // A request that cannot be copied keeps its own headers; the wasm adds the key.
-    }
-    event.respondWith(answer(request, false));
+    event.respondWith(answer(event.request, false));
   }
 
   // The outbox's response to `request`. If the instance traps before it
-  // answers, a fresh instance answers it (finding the entry if the trapped
-  // one had stored it); if that one traps too, the network does.
+  // answers, a fresh instance answers a copy of it (finding the entry if the
+  // trapped one had stored it); if that one traps too, the network does.
   function answer(request, recovered) {
-    const spare = request.clone();
-    const instead = () => (recovered ? fetch(spare) : again(spare));
-    return new Promise((resolve) => {
+    const mutation = isMutation(request);
+    const key = mutation ? request.headers.get('idempotency-key') || crypto.randomUUID() : null;
+    const reading = mutation ? request.arrayBuffer() : Promise.resolve(null);
+    return reading.then((body) => new Promise((resolve) => {
+      const instead = () => {
+        const copy = copyOf(request, body, key);
+        return recovered ? fetch(copy) : again(copy);
+      };
       const fallback = () => resolve(instead());
       let work;
       try {
-        work = current().handle(request, recovered);
+        work = current().handle(request, body, key, recovered);
       } catch (error) {
         trapped(error);
         resolve(instead());
@@ -122,15 +133,10 @@
       work
         .then(resolve, (error) => {
           trapped(error);
-          resolve(
-            new Response(JSON.stringify({ error: 'outbox', message: String(error) }), {
-              status: 500,
-              headers: { 'content-type': 'application/json' },
-            }),
-          );
+          resolve(outboxError(error));
         })
         .finally(() => taken.delete(fallback));
-    });
+    }), outboxError);
   }
 
   function again(request) {

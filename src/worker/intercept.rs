@@ -145,6 +145,15 @@ fn queued_response(id: EntryId) -> Result<Response, JsValue> {
     )
 }
 
+/// What the loader took from a request before handing it over.
+pub struct Read {
+    /// The body, already read (the request's own is then used up); None to
+    /// read it here.
+    pub body: Option<ArrayBuffer>,
+    /// The Idempotency-Key to add when the request has none.
+    pub key: Option<String>,
+}
+
 /// Handles a request the outbox owns; the promise always resolves to a
 /// response. `recovered` marks a request a trapped instance had taken: if
 /// that instance stored it before trapping, the stored entry (found by its
@@ -152,6 +161,7 @@ fn queued_response(id: EntryId) -> Result<Response, JsValue> {
 pub async fn handle(
     inner: Rc<Inner>,
     request: Request,
+    read: Read,
     route: usize,
     recovered: bool,
 ) -> Result<Response, JsValue> {
@@ -166,8 +176,13 @@ pub async fn handle(
     let url = request.url();
     let path = Url::new(&url).map(|u| u.pathname()).unwrap_or_default();
 
-    let buffer = JsFuture::from(request.array_buffer()?).await?;
-    let body = Uint8Array::new(&buffer.unchecked_into::<ArrayBuffer>());
+    let buffer = match read.body {
+        Some(buffer) => buffer,
+        None => JsFuture::from(request.array_buffer()?)
+            .await?
+            .unchecked_into::<ArrayBuffer>(),
+    };
+    let body = Uint8Array::new(&buffer);
     let limit = inner.config.limits.max_body_bytes;
     if body.length() as u64 > limit {
         let detail = json!({"error": "body_too_large", "limit": limit, "bytes": body.length()});
@@ -204,7 +219,7 @@ pub async fn handle(
         }
     }
     let idempotency_key = idempotency_key.unwrap_or_else(|| {
-        let key = js::uuid();
+        let key = read.key.unwrap_or_else(js::uuid);
         headers.push(("Idempotency-Key".to_owned(), key.clone()));
         key
     });

@@ -13,7 +13,7 @@ use crate::core::config::Config;
 use crate::core::lifecycle::State;
 use crate::core::protocol::EventKind;
 use drain::Trigger;
-use js_sys::Promise;
+use js_sys::{ArrayBuffer, Promise};
 use runtime::Inner;
 use serde_json::json;
 use std::rc::Rc;
@@ -56,14 +56,23 @@ impl Runtime {
     }
 
     /// The response to a request the outbox handles. Always resolves.
+    /// `body` is the request's body, which the loader has read; `key` the
+    /// Idempotency-Key the loader chose when the request has none; and
     /// `recovered` is set when a trapped instance had taken the request.
-    pub fn handle(&self, request: Request, recovered: Option<bool>) -> Promise {
+    pub fn handle(
+        &self,
+        request: Request,
+        body: Option<ArrayBuffer>,
+        key: Option<String>,
+        recovered: Option<bool>,
+    ) -> Promise {
         let inner = self.inner.clone();
         let recovered = recovered.unwrap_or(false);
         future_to_promise(async move {
             match intercept::route_of(&inner, &request) {
                 Some(intercept::Handling::Mutation(route)) => {
-                    intercept::handle(inner, request, route, recovered)
+                    let read = intercept::Read { body, key };
+                    intercept::handle(inner, request, read, route, recovered)
                         .await
                         .map(JsValue::from)
                 }
