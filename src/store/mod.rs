@@ -24,6 +24,7 @@
 //! `idb`.
 
 use crate::core::entry::{self, BaseVersion, DecodeError, Entry, EntryId};
+use idb::request::OpenDatabaseRequest;
 use idb::{
     Database, DatabaseEvent, Factory, ObjectStoreParams, TransactionMode, TransactionResult,
 };
@@ -142,6 +143,22 @@ pub struct Loaded {
     pub user: Option<String>,
     /// How many records were set aside as corrupt.
     pub corrupt: usize,
+    /// Stored base versions, by entity path; unreadable ones are skipped.
+    pub bases: Vec<(String, BaseVersion)>,
+}
+
+/// The database on its way to open.
+pub struct Opening(OpenDatabaseRequest);
+
+impl Opening {
+    /// Waits until the database is open.
+    pub async fn finish(self) -> Result<Store, StoreError> {
+        let raw: IdbDatabase = self.0.await?.into();
+        Ok(Store {
+            database: Database::from(raw.clone()),
+            raw,
+        })
+    }
 }
 
 /// The queue's database.
@@ -153,6 +170,12 @@ pub struct Store {
 impl Store {
     /// Opens (and creates or upgrades) the database.
     pub async fn open(name: &str) -> Result<Store, StoreError> {
+        Self::begin_open(name)?.finish().await
+    }
+
+    /// Asks the browser to open the database at once (the request is on its
+    /// way when this returns); [`Opening::finish`] waits for it.
+    pub fn begin_open(name: &str) -> Result<Opening, StoreError> {
         let factory = Factory::new()?;
         let mut request = factory.open(name, Some(VERSION))?;
         request.on_upgrade_needed(|event| {
@@ -166,11 +189,7 @@ impl Store {
                 }
             }
         });
-        let raw: IdbDatabase = request.await?.into();
-        Ok(Store {
-            database: Database::from(raw.clone()),
-            raw,
-        })
+        Ok(Opening(request))
     }
 
     fn strict(&self, stores: &[&str]) -> Result<idb::Transaction, StoreError> {
@@ -203,19 +222,31 @@ impl Store {
         }
     }
 
-    /// Loads every record (without bodies).
+    /// Loads every record (without bodies) and the base versions, asking for
+    /// all of it at once in one transaction.
     pub async fn load(&self) -> Result<Loaded, StoreError> {
         let transaction = self
             .database
-            .transaction(&[ENTRIES, META, CORRUPT], TransactionMode::ReadOnly)?;
+            .transaction(&[ENTRIES, META, CORRUPT, BASES], TransactionMode::ReadOnly)?;
         let store = transaction.object_store(ENTRIES)?;
-        let keys = store.get_all_keys(None, None)?.await?;
-        let values = store.get_all(None, None)?.await?;
         let meta = transaction.object_store(META)?;
-        let next = meta.get(JsValue::from_str(NEXT_ID))?.await?;
-        let user = meta.get(JsValue::from_str(USER))?.await?;
-        let corrupt = transaction.object_store(CORRUPT)?.count(None)?.await?;
+        let bases = transaction.object_store(BASES)?;
+        // Listening from now on: each answer may come before it is awaited.
+        let keys = store.get_all_keys(None, None)?.into_future();
+        let values = store.get_all(None, None)?.into_future();
+        let next = meta.get(JsValue::from_str(NEXT_ID))?.into_future();
+        let user = meta.get(JsValue::from_str(USER))?.into_future();
+        let corrupt = transaction
+            .object_store(CORRUPT)?
+            .count(None)?
+            .into_future();
+        let base_keys = bases.get_all_keys(None, None)?.into_future();
+        let base_values = bases.get_all(None, None)?.into_future();
+        let (keys, values, next, user) = (keys.await?, values.await?, next.await?, user.await?);
+        let corrupt = corrupt.await?;
+        let bases = read_bases(&base_keys.await?, &base_values.await?);
         let mut loaded = Loaded {
+            bases,
             next_id: next
                 .and_then(|v| v.as_f64())
                 .map_or(1, |n| n as EntryId)
@@ -478,14 +509,7 @@ impl Store {
         let store = transaction.object_store(BASES)?;
         let keys = store.get_all_keys(None, None)?.await?;
         let values = store.get_all(None, None)?.await?;
-        Ok(keys
-            .iter()
-            .zip(values.iter())
-            .filter_map(|(key, value)| {
-                let base = serde_json::from_str(&value.as_string()?).ok()?;
-                Some((key.as_string()?, base))
-            })
-            .collect())
+        Ok(read_bases(&keys, &values))
     }
 
     /// Stores an entity's base version and removes the ones named in `evict`.
@@ -504,4 +528,15 @@ impl Store {
         }
         Self::commit(transaction).await
     }
+}
+
+/// The readable base versions among stored keys and values.
+fn read_bases(keys: &[JsValue], values: &[JsValue]) -> Vec<(String, BaseVersion)> {
+    keys.iter()
+        .zip(values.iter())
+        .filter_map(|(key, value)| {
+            let base = serde_json::from_str(&value.as_string()?).ok()?;
+            Some((key.as_string()?, base))
+        })
+        .collect()
 }

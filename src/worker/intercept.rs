@@ -351,13 +351,17 @@ pub async fn handle(
         return refuse(&inner, &entry, status, reason, &error.message).await;
     }
     let id = entry.id;
-    let next_attempt_at = entry.next_attempt_at;
-    let view = entry.view();
+    let queued = entry.clone();
     inner.queue.borrow_mut().insert(entry);
-    // Events are posted by their own task: the 202 does not wait for them.
-    inner.emit(EventKind::Queued, json!({"entry": view})).await;
-    inner.emit_status().await;
-    inner.clone().after_enqueue(next_attempt_at);
+    inner.clone().after_enqueue(queued.next_attempt_at);
+    // The page has its 202 first: the events are prepared in the next task.
+    wasm_bindgen_futures::spawn_local(async move {
+        js::sleep(0).await;
+        inner
+            .emit(EventKind::Queued, json!({"entry": queued.view()}))
+            .await;
+        inner.emit_status().await;
+    });
     queued_response(id)
 }
 

@@ -6,7 +6,7 @@ use crate::core::entry::{path_of, BaseVersion, Entry, EntryId};
 use crate::core::lifecycle::State;
 use crate::core::protocol::{event, EventKind};
 use crate::core::queue::Queue;
-use crate::store::{Store, StoreError, Unreadable};
+use crate::store::{Opening, Store, StoreError, Unreadable};
 use crate::worker::js;
 use crate::worker::writes::Writes;
 use js_sys::{Function, Promise};
@@ -191,17 +191,23 @@ impl Inner {
             network,
             wakeup: Wakeup::default(),
         });
+        // Opening starts now, while the worker's script still runs.
+        let opening = Store::begin_open(DATABASE);
         let loading = inner.clone();
         let ready = future_to_promise(async move {
-            loading.open().await;
+            loading.open(opening).await;
             Ok(JsValue::UNDEFINED)
         });
         *inner.ready.borrow_mut() = Some(ready);
         inner
     }
 
-    async fn open(self: &Rc<Self>) {
-        let store = match Store::open(DATABASE).await {
+    async fn open(self: &Rc<Self>, opening: Result<Opening, StoreError>) {
+        let opened = match opening {
+            Ok(opening) => opening.finish().await,
+            Err(error) => Err(error),
+        };
+        let store = match opened {
             Ok(store) => store,
             Err(error) => {
                 *self.store_error.borrow_mut() = Some(error.message);
@@ -212,6 +218,14 @@ impl Inner {
         match store.load().await {
             Ok(loaded) => {
                 self.next_id.set(loaded.next_id);
+                {
+                    let mut order = self.base_order.borrow_mut();
+                    let mut map = self.bases.borrow_mut();
+                    for (path, base) in loaded.bases {
+                        order.push_back(path.clone());
+                        map.insert(path, base);
+                    }
+                }
                 *self.user.borrow_mut() = loaded.user;
                 {
                     let mut queue = self.queue.borrow_mut();
@@ -243,14 +257,6 @@ impl Inner {
                 *self.unreadable.borrow_mut() = unreadable;
             }
             Err(error) => *self.store_error.borrow_mut() = Some(error.message),
-        }
-        if let Ok(bases) = store.bases().await {
-            let mut order = self.base_order.borrow_mut();
-            let mut map = self.bases.borrow_mut();
-            for (path, base) in bases {
-                order.push_back(path.clone());
-                map.insert(path, base);
-            }
         }
         *self.store.borrow_mut() = Some(Rc::new(store));
         for (record, moved_aside) in reports {
