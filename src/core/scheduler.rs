@@ -17,7 +17,7 @@
 
 use crate::core::entry::{Entry, EntryId, Priority};
 use crate::core::lifecycle::State;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 /// The scheduler's decisions for one moment.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -61,19 +61,30 @@ fn hold_of(entry: &Entry) -> Option<Hold> {
     }
 }
 
-/// Plans what to send. `entries` may be in any order; ids give enqueue order.
+/// Plans what to send. `entries` may be in any order; ids give enqueue
+/// order. Runs after every answer of a drain, so it makes one pass with few
+/// allocations; entries in id order (as the queue gives them) are not sorted.
 pub fn plan<'a>(entries: impl IntoIterator<Item = &'a Entry>, options: PlanOptions<'_>) -> Plan {
-    let ordered: BTreeMap<EntryId, &Entry> = entries.into_iter().map(|e| (e.id, e)).collect();
+    let mut ordered: Vec<&Entry> = entries.into_iter().collect();
+    if !ordered.windows(2).all(|pair| pair[0].id < pair[1].id) {
+        ordered.sort_by_key(|entry| entry.id);
+    }
+    let find = |id: EntryId| {
+        ordered
+            .binary_search_by_key(&id, |entry| entry.id)
+            .ok()
+            .map(|index| ordered[index])
+    };
     let mut plan = Plan::default();
-    // The effective state after this pass, so that blocking propagates
-    // through chains within one pass.
-    let mut effective: HashMap<EntryId, State> = HashMap::new();
+    // States this pass changed (blocked, unblocked), so that blocking
+    // propagates through chains within one pass.
+    let mut changed: HashMap<EntryId, State> = HashMap::new();
     let mut entity_hold: HashMap<&str, Hold> = HashMap::new();
     let mut eligible: Vec<(Priority, EntryId)> = Vec::new();
 
-    for (&id, entry) in &ordered {
+    for &entry in &ordered {
+        let id = entry.id;
         if entry.state.is_final() || entry.held_for(options.user) {
-            effective.insert(id, entry.state);
             continue;
         }
         let mut wait = false;
@@ -87,10 +98,10 @@ pub fn plan<'a>(entries: impl IntoIterator<Item = &'a Entry>, options: PlanOptio
         }
         for dependency in &entry.depends_on {
             // A dependency no longer in the queue was done and removed.
-            let state = effective
+            let state = changed
                 .get(dependency)
                 .copied()
-                .or_else(|| ordered.get(dependency).map(|d| d.state));
+                .or_else(|| find(*dependency).map(|d| d.state));
             match state {
                 None | Some(State::Done) | Some(State::Superseded) => {}
                 Some(State::Failed | State::Cancelled | State::Blocked) => {
@@ -112,7 +123,9 @@ pub fn plan<'a>(entries: impl IntoIterator<Item = &'a Entry>, options: PlanOptio
             }
             _ => {}
         }
-        effective.insert(id, state);
+        if state != entry.state {
+            changed.insert(id, state);
+        }
 
         if !wait && blocked_by.is_none() {
             if let Some(wake) = ready_at(entry, state, options) {
