@@ -417,6 +417,22 @@ mod tests {
 
     proptest! {
         #[test]
+        fn the_order_entries_come_in_does_not_change_the_plan(
+            entries in arbitrary_queue(), now in 0u64..400, slots in 1usize..8, seed in any::<u64>(),
+        ) {
+            let mut shuffled: Vec<&Entry> = entries.iter().collect();
+            // A deterministic shuffle from the seed.
+            let mut state = seed | 1;
+            for index in (1..shuffled.len()).rev() {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                shuffled.swap(index, (state % (index as u64 + 1)) as usize);
+            }
+            prop_assert_eq!(plan(shuffled, options(now, slots)), plan(&entries, options(now, slots)));
+        }
+
+        #[test]
         fn never_ahead_of_an_open_earlier_entry_or_an_unfinished_dependency(
             entries in arbitrary_queue(), now in 0u64..400, slots in 1usize..8,
         ) {
