@@ -6,13 +6,13 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   startServer, openBrowser, testConfig, waitFor, entries, pageFetch, queueJson,
-  postRaw, idbRecords, idbPut, recordedEvents, needs,
+  postRaw, idbRecords, idbPut, recordedEvents, needs, FLUSH_ONLY,
 } from './harness.mjs';
 
 const LIMIT = 1024;
 // Nothing drains unless the test flushes.
 const config = testConfig({
-  triggers: { sync: false, start: false, timer: false, flush: true },
+  triggers: FLUSH_ONLY,
   limits: { maxBodyBytes: LIMIT },
 });
 

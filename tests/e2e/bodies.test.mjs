@@ -3,9 +3,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { startServer, openBrowser, testConfig, waitFor, entries } from './harness.mjs';
+import { startServer, openBrowser, testConfig, waitFor, entries, FLUSH_ONLY } from './harness.mjs';
 
-const config = testConfig({ triggers: { sync: false, start: false, timer: false, flush: true } });
+const config = testConfig({ triggers: FLUSH_ONLY });
 
 let server;
 let browser;

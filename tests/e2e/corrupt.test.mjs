@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import {
   startServer, openBrowser, testConfig, entries, status, queueJson, waitFor, idbRecords, idbPut,
   recordedEvents, needs,
-  waitApplied,
+  waitApplied, FLUSH_ONLY,
 } from './harness.mjs';
 
-const config = testConfig({ triggers: { sync: false, start: false, timer: false, flush: true } });
+const config = testConfig({ triggers: FLUSH_ONLY });
 
 let server;
 before(async () => { server = await startServer(); });

@@ -79,6 +79,12 @@ export async function startServer({ delayMs = 0, site = join(here, 'site'), bina
 }
 
 /** The default test config: every API route queued, fast backoff. */
+/**
+ * Triggers for scenarios where only the page's flush (and the commands a
+ * test sends) start drains, so every send is one the test asked for.
+ */
+export const FLUSH_ONLY = Object.freeze({ sync: false, start: false, timer: false, flush: true });
+
 export function testConfig(overrides = {}) {
   return {
     routes: [

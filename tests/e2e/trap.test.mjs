@@ -7,13 +7,14 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   startServer, openBrowser, send, status, testConfig, postRaw, idbRecords, waitFor, waitQueueEmpty,
+  FLUSH_ONLY,
 } from './harness.mjs';
 
 let server;
 before(async () => { server = await startServer(); });
 after(async () => { await server.stop(); });
 
-const manualOnly = testConfig({ triggers: { sync: false, start: false, timer: false, flush: true } });
+const manualOnly = testConfig({ triggers: FLUSH_ONLY });
 
 /** Arms a trap at the next call from the outbox's wasm to an import named `prefix…`. */
 async function armTrap(browser, prefix) {

@@ -6,12 +6,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   startServer, openBrowser, testConfig, entries, status, queueJson, waitFor, idbRecords,
-  waitApplied,
+  waitApplied, FLUSH_ONLY,
 } from './harness.mjs';
 
-// Only the page's flush and the user commands start drains, so every send
-// in these scenarios is one the test asked for.
-const config = testConfig({ triggers: { sync: false, start: false, timer: false, flush: true } });
+// Only the page's flush and the user commands start drains.
+const config = testConfig({ triggers: FLUSH_ONLY });
 
 let server;
 before(async () => { server = await startServer(); });
