@@ -202,16 +202,6 @@ export class Outbox extends EventTarget {
   #onMessage(event) {
     const data = event.data;
     // Anything without the marker belongs to the site's own code: leave it be.
-    if (data === null || typeof data !== 'object' || data.outbox !== PROTOCOL) return;
-    if (data.type === 'events' && Array.isArray(data.events)) {
-      // Several events the worker gathered into one message, in order.
-      for (const each of data.events) this.#onEvent(each);
-      return;
-    }
-    this.#onEvent(data);
-  }
-
-  #onEvent(data) {
     if (data === null || typeof data !== 'object' || data.outbox !== PROTOCOL || data.type !== 'event') return;
     if (typeof data.event !== 'string') return;
     const detail = data.event === 'status' && data.detail !== null && typeof data.detail === 'object'

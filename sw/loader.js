@@ -47,7 +47,11 @@
     const answers = [...taken];
     taken.clear();
     for (const answer of answers) {
-      answer();
+      try {
+        answer();
+      } catch (failure) {
+        console.error('outbox: answering a request after a trap failed', failure);
+      }
     }
   }
 
@@ -62,13 +66,24 @@
   }
 
   // A fresh request like `request` (whose body is used up) with `body` and,
-  // when it has none, the Idempotency-Key `key`.
+  // when it has none, the Idempotency-Key `key`. An engine that refuses to
+  // build on a used request gets one made from its parts.
   function copyOf(request, body, key) {
     const headers = new Headers(request.headers);
     if (key !== null && !headers.has('idempotency-key')) {
       headers.set('Idempotency-Key', key);
     }
-    return new Request(request, body === null ? { headers } : { headers, body });
+    const init = body === null ? { headers } : { headers, body };
+    try {
+      return new Request(request, init);
+    } catch (error) {
+      return new Request(request.url, {
+        ...init,
+        method: request.method,
+        credentials: request.credentials,
+        mode: 'same-origin',
+      });
+    }
   }
 
   function outboxError(error) {
@@ -117,8 +132,12 @@
     const reading = mutation ? request.arrayBuffer() : Promise.resolve(null);
     return reading.then((body) => new Promise((resolve) => {
       const instead = () => {
-        const copy = copyOf(request, body, key);
-        return recovered ? fetch(copy) : again(copy);
+        try {
+          const copy = copyOf(request, body, key);
+          return recovered ? fetch(copy) : again(copy);
+        } catch (error) {
+          return outboxError(error);
+        }
       };
       const fallback = () => resolve(instead());
       let work;

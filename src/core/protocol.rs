@@ -425,11 +425,6 @@ pub fn event(kind: EventKind, detail: Value) -> Value {
     json!({"outbox": PROTOCOL_VERSION, "type": "event", "event": kind.as_str(), "detail": detail})
 }
 
-/// Several events in one message, in order; the shim dispatches each.
-pub fn events(events: Vec<Value>) -> Value {
-    json!({"outbox": PROTOCOL_VERSION, "type": "events", "events": events})
-}
-
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;

@@ -3,9 +3,10 @@
 
 use crate::worker::js::{describe, scope};
 use js_sys::Uint8Array;
+use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortSignal, Headers, RequestCredentials, RequestInit, RequestMode, Response};
+use web_sys::{AbortController, Headers, RequestCredentials, RequestInit, RequestMode, Response};
 
 /// Why an attempt got no response.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,8 +41,7 @@ fn credentials_mode(name: &str) -> RequestCredentials {
 
 /// Builds the request and sends it, giving up after `timeout_ms`.
 pub async fn send(outgoing: &Outgoing<'_>, timeout_ms: u64) -> Result<Response, SendError> {
-    // The browser aborts the request after the timeout.
-    let signal = AbortSignal::timeout_with_f64(timeout_ms as f64);
+    let controller = AbortController::new().map_err(|e| SendError::Network(describe(&e)))?;
     let init = RequestInit::new();
     init.set_method(outgoing.method);
     let headers = Headers::new().map_err(|e| SendError::Network(describe(&e)))?;
@@ -56,14 +56,29 @@ pub async fn send(outgoing: &Outgoing<'_>, timeout_ms: u64) -> Result<Response, 
     }
     init.set_credentials(credentials_mode(outgoing.credentials));
     init.set_mode(RequestMode::SameOrigin);
-    init.set_signal(Some(&signal));
+    init.set_signal(Some(&controller.signal()));
 
+    // The timer is cleared once the headers are in: reading the body is the
+    // reader's affair (the page's, on the live path).
+    let abort = Closure::once_into_js({
+        let controller = controller.clone();
+        move || controller.abort()
+    });
+    let timer = scope()
+        .set_timeout_with_callback_and_timeout_and_arguments_0(
+            abort.unchecked_ref(),
+            timeout_ms.min(i32::MAX as u64) as i32,
+        )
+        .ok();
     let result = JsFuture::from(scope().fetch_with_str_and_init(outgoing.url, &init)).await;
+    if let Some(timer) = timer {
+        scope().clear_timeout_with_handle(timer);
+    }
     match result {
         Ok(response) => response
             .dyn_into::<Response>()
             .map_err(|_| SendError::Network("fetch did not give a Response".into())),
-        Err(_) if signal.aborted() => Err(SendError::Timeout),
+        Err(_) if controller.signal().aborted() => Err(SendError::Timeout),
         Err(error) => Err(SendError::Network(describe(&error))),
     }
 }

@@ -351,15 +351,16 @@ pub async fn handle(
         return refuse(&inner, &entry, status, reason, &error.message).await;
     }
     let id = entry.id;
-    let queued = entry.clone();
+    let next_attempt_at = entry.next_attempt_at;
+    // Posted by their own task, before any later event of this entry.
+    inner
+        .emit(EventKind::Queued, json!({"entry": entry.view()}))
+        .await;
     inner.queue.borrow_mut().insert(entry);
-    inner.clone().after_enqueue(queued.next_attempt_at);
-    // The page has its 202 first: the events are prepared in the next task.
+    inner.clone().after_enqueue(next_attempt_at);
+    // The page has its 202 first: the status is computed in the next task.
     wasm_bindgen_futures::spawn_local(async move {
         js::sleep(0).await;
-        inner
-            .emit(EventKind::Queued, json!({"entry": queued.view()}))
-            .await;
         inner.emit_status().await;
     });
     queued_response(id)

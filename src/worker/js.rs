@@ -100,21 +100,13 @@ thread_local! {
     static OUTGOING: RefCell<VecDeque<Value>> = const { RefCell::new(VecDeque::new()) };
     /// A task is posting them now.
     static POSTING: Cell<bool> = const { Cell::new(false) };
-    /// When the last batch was posted.
-    static POSTED_AT: Cell<u64> = const { Cell::new(0) };
 }
-
-/// Within this long of the last batch, messages are gathered for
-/// `GATHER_MS` first: a drain's events go out in few messages.
-const BURST_MS: u64 = 50;
-const GATHER_MS: u64 = 16;
 
 /// Posts a message to every window client of this worker, after the ones
 /// before it. The caller does not wait: one task posts what has gathered,
-/// with one look-up of the clients for each batch. Of the statuses in a
-/// batch only the last is posted, and a batch of several messages goes as
-/// one `{"outbox":1,"type":"events","events":[...]}`, which the shim
-/// unpacks. In a burst (a drain), messages gather for a few milliseconds.
+/// with one look-up of the clients for each batch, and of the statuses in a
+/// batch only the last (each is a snapshot). Every event is its own message,
+/// as the protocol has it, so a page with an older shim misses none.
 pub fn broadcast(message: Value) {
     OUTGOING.with(|outgoing| outgoing.borrow_mut().push_back(message));
     if POSTING.with(|posting| posting.replace(true)) {
@@ -122,9 +114,6 @@ pub fn broadcast(message: Value) {
     }
     wasm_bindgen_futures::spawn_local(async {
         loop {
-            if now().saturating_sub(POSTED_AT.with(Cell::get)) < BURST_MS {
-                sleep(GATHER_MS).await;
-            }
             let batch: Vec<Value> =
                 OUTGOING.with(|outgoing| outgoing.borrow_mut().drain(..).collect());
             if batch.is_empty() {
@@ -142,25 +131,17 @@ pub fn broadcast(message: Value) {
                 .iter()
                 .filter_map(|client| client.dyn_into::<Client>().ok())
                 .collect();
-            // A status is a snapshot: only the batch's last one is posted.
             let is_status = |message: &Value| message["event"] == "status";
             let last_status = batch.iter().rposition(is_status);
-            let mut events: Vec<Value> = batch
-                .into_iter()
-                .enumerate()
-                .filter(|(index, message)| !is_status(message) || Some(*index) == last_status)
-                .map(|(_, message)| message)
-                .collect();
-            let message = if events.len() == 1 {
-                events.remove(0)
-            } else {
-                crate::core::protocol::events(events)
-            };
-            let message = to_js(&message);
-            for client in &clients {
-                let _ = client.post_message(&message);
+            for (index, message) in batch.iter().enumerate() {
+                if is_status(message) && Some(index) != last_status {
+                    continue;
+                }
+                let message = to_js(message);
+                for client in &clients {
+                    let _ = client.post_message(&message);
+                }
             }
-            POSTED_AT.with(|at| at.set(now()));
         }
         POSTING.with(|posting| posting.set(false));
     });

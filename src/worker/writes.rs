@@ -122,36 +122,54 @@ impl Inner {
         if leases.is_empty() && sent.is_empty() {
             return;
         }
-        let written = match self.store().await {
-            Ok(store) => {
-                let entries: Vec<&Entry> = leases.iter().flat_map(|(batch, _)| batch).collect();
-                store.lease(&entries, &sent).await
+        let store = match self.store().await {
+            Ok(store) => store,
+            Err(error) => {
+                self.not_written(leases, &sent, &error);
+                return;
             }
-            Err(error) => Err(error),
         };
-        match written {
+        let entries: Vec<&Entry> = leases.iter().flat_map(|(batch, _)| batch).collect();
+        match store.lease(&entries, &sent).await {
             Ok(mut bodies) => {
-                {
-                    let mut queue = self.queue.borrow_mut();
-                    for id in &sent {
-                        queue.remove(*id);
-                    }
-                }
+                self.removed(&sent);
                 for (batch, waiter) in leases {
                     let rest = bodies.split_off(batch.len().min(bodies.len()));
                     waiter.put(Ok(std::mem::replace(&mut bodies, rest)));
                 }
             }
-            Err(error) => {
-                if !sent.is_empty() {
-                    // They stay in memory as done; a later start sends them
-                    // again with the same keys.
-                    js::warn(&format!("outbox: removing sent entries: {error}"));
-                }
+            Err(error) if !leases.is_empty() && !sent.is_empty() => {
+                // The leases may be what failed (a full disk refuses puts);
+                // the deletions, which free space, get a transaction of
+                // their own.
                 for (_, waiter) in leases {
                     waiter.put(Err(error.clone()));
                 }
+                match store.lease(&[], &sent).await {
+                    Ok(_) => self.removed(&sent),
+                    Err(error) => self.not_written(Vec::new(), &sent, &error),
+                }
             }
+            Err(error) => self.not_written(leases, &sent, &error),
+        }
+    }
+
+    /// Sent entries are gone from the store: forget them.
+    fn removed(&self, sent: &[EntryId]) {
+        let mut queue = self.queue.borrow_mut();
+        for id in sent {
+            queue.remove(*id);
+        }
+    }
+
+    fn not_written(&self, leases: Vec<LeaseBatch>, sent: &[EntryId], error: &StoreError) {
+        if !sent.is_empty() {
+            // They stay in memory as done, so this worker never sends them
+            // again; a later start sends them again with the same keys.
+            js::warn(&format!("outbox: removing sent entries: {error}"));
+        }
+        for (_, waiter) in leases {
+            waiter.put(Err(error.clone()));
         }
     }
 }
