@@ -8,7 +8,7 @@ use crate::core::conflict::{
 use crate::core::entry::{path_of, BaseVersion, ConflictInfo, Entry, EntryId, Failure};
 use crate::core::lifecycle::{transition, State};
 use crate::core::outcome::{classify, AttemptResult, Outcome};
-use crate::core::protocol::EventKind;
+use crate::core::protocol::{event, EventKind};
 use crate::core::retry::{parse_http_date, parse_retry_after};
 use crate::core::scheduler::{plan, PlanOptions};
 use crate::replay::{self, header, Outgoing, SendError};
@@ -532,15 +532,15 @@ impl Inner {
         self.progress.set((finished + 1, total));
         let view = entry.view();
         // Done in memory at once, so this worker never sends it again; the
-        // store deletes it in its next transaction.
+        // store deletes it in its next transaction, and then the page hears
+        // of it (so an entry a page is told about is gone from the list).
         let id = entry.id;
         self.queue.borrow_mut().insert(entry);
-        self.remove_sent(id);
-        self.emit(
+        let sent = event(
             EventKind::Sent,
             json!({"entry": view, "status": status, "contentType": content_type, "body": body}),
-        )
-        .await;
+        );
+        self.remove_sent(id, sent);
     }
 
     async fn retry_later(

@@ -11,6 +11,7 @@ use crate::store::StoreError;
 use crate::worker::js;
 use crate::worker::runtime::{Inner, Wakeup};
 use js_sys::Uint8Array;
+use serde_json::Value;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
@@ -50,8 +51,8 @@ impl<T> Handoff<T> {
 pub struct Writes {
     /// Batches of entries to lease, each with the task waiting for its bodies.
     leases: RefCell<Vec<LeaseBatch>>,
-    /// Sent entries to delete.
-    sent: RefCell<Vec<EntryId>>,
+    /// Sent entries to delete, each with its `sent` event.
+    sent: RefCell<Vec<(EntryId, Value)>>,
     /// Tasks waiting until everything asked before them is written.
     settled: RefCell<Vec<Rc<Handoff<Leased>>>>,
     /// The writing task runs.
@@ -77,9 +78,9 @@ impl Inner {
     }
 
     /// Deletes a sent entry (done in memory already) in the next
-    /// transaction; the caller does not wait.
-    pub fn remove_sent(self: &Rc<Self>, id: EntryId) {
-        self.writes.sent.borrow_mut().push(id);
+    /// transaction, then posts its `sent` event; the caller does not wait.
+    pub fn remove_sent(self: &Rc<Self>, id: EntryId, event: Value) {
+        self.writes.sent.borrow_mut().push((id, event));
         self.clone().write_soon();
     }
 
@@ -118,21 +119,30 @@ impl Inner {
     }
 
     /// One transaction for the gathered leases and deletions.
-    async fn write(&self, leases: Vec<LeaseBatch>, sent: Vec<EntryId>) {
+    async fn write(&self, leases: Vec<LeaseBatch>, sent: Vec<(EntryId, Value)>) {
         if leases.is_empty() && sent.is_empty() {
             return;
         }
+        let (sent, events): (Vec<EntryId>, Vec<Value>) = sent.into_iter().unzip();
+        self.write_ids(leases, &sent).await;
+        // Whether or not the deletion was stored, the server has the write.
+        for event in events {
+            js::broadcast(event);
+        }
+    }
+
+    async fn write_ids(&self, leases: Vec<LeaseBatch>, sent: &[EntryId]) {
         let store = match self.store().await {
             Ok(store) => store,
             Err(error) => {
-                self.not_written(leases, &sent, &error);
+                self.not_written(leases, sent, &error);
                 return;
             }
         };
         let entries: Vec<&Entry> = leases.iter().flat_map(|(batch, _)| batch).collect();
-        match store.lease(&entries, &sent).await {
+        match store.lease(&entries, sent).await {
             Ok(mut bodies) => {
-                self.removed(&sent);
+                self.removed(sent);
                 for (batch, waiter) in leases {
                     let rest = bodies.split_off(batch.len().min(bodies.len()));
                     waiter.put(Ok(std::mem::replace(&mut bodies, rest)));
@@ -145,12 +155,12 @@ impl Inner {
                 for (_, waiter) in leases {
                     waiter.put(Err(error.clone()));
                 }
-                match store.lease(&[], &sent).await {
-                    Ok(_) => self.removed(&sent),
-                    Err(error) => self.not_written(Vec::new(), &sent, &error),
+                match store.lease(&[], sent).await {
+                    Ok(_) => self.removed(sent),
+                    Err(error) => self.not_written(Vec::new(), sent, &error),
                 }
             }
-            Err(error) => self.not_written(leases, &sent, &error),
+            Err(error) => self.not_written(leases, sent, &error),
         }
     }
 
