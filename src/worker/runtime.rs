@@ -341,11 +341,16 @@ impl Inner {
     pub async fn remove(&self, ids: &[EntryId]) -> Result<(), StoreError> {
         let store = self.store().await?;
         store.delete(ids).await?;
+        self.forget(ids);
+        Ok(())
+    }
+
+    /// Entries gone from the store leave the queue too.
+    pub fn forget(&self, ids: &[EntryId]) {
         let mut queue = self.queue.borrow_mut();
         for id in ids {
             queue.remove(*id);
         }
-        Ok(())
     }
 
     /// True if an open entry (one not yet final) that is not held for

@@ -142,7 +142,7 @@ impl Inner {
         let entries: Vec<&Entry> = leases.iter().flat_map(|(batch, _)| batch).collect();
         match store.lease(&entries, sent).await {
             Ok(mut bodies) => {
-                self.removed(sent);
+                self.forget(sent);
                 for (batch, waiter) in leases {
                     let rest = bodies.split_off(batch.len().min(bodies.len()));
                     waiter.put(Ok(std::mem::replace(&mut bodies, rest)));
@@ -155,20 +155,12 @@ impl Inner {
                 for (_, waiter) in leases {
                     waiter.put(Err(error.clone()));
                 }
-                match store.lease(&[], sent).await {
-                    Ok(_) => self.removed(sent),
+                match store.delete(sent).await {
+                    Ok(()) => self.forget(sent),
                     Err(error) => self.not_written(Vec::new(), sent, &error),
                 }
             }
             Err(error) => self.not_written(leases, sent, &error),
-        }
-    }
-
-    /// Sent entries are gone from the store: forget them.
-    fn removed(&self, sent: &[EntryId]) {
-        let mut queue = self.queue.borrow_mut();
-        for id in sent {
-            queue.remove(*id);
         }
     }
 
