@@ -2,6 +2,8 @@
 // the worker's events. Protocol: README.md, "Protocol" (version 1). Types: outbox.d.ts.
 
 const PROTOCOL = 1;
+// Protocol features this shim reads: `events`, several events in one message.
+const FEATURES = ['events'];
 const DEFAULT_TIMEOUT_MS = 10000;
 const DEFAULT_CONTROL_TIMEOUT_MS = 15000;
 
@@ -30,6 +32,9 @@ export class Outbox extends EventTarget {
     // has finished parsing or startMessages() is called; start now so events
     // sent while this module loads are not held back.
     navigator.serviceWorker.startMessages();
+    // Tells each worker that controls this page that it may batch events.
+    navigator.serviceWorker.addEventListener('controllerchange', () => this.#hello(), { signal });
+    if (navigator.serviceWorker.controller) this.#hello();
 
     if (options.flushOnOnline ?? true) {
       window.addEventListener('online', () => this.#flushInBackground('online'), { signal });
@@ -199,16 +204,37 @@ export class Outbox extends EventTarget {
     }
   }
 
+  /**
+   * Names the protocol features this shim reads, before any other command
+   * (every command names them too, as a restarted worker has forgotten).
+   * A worker that knows `events` then posts a batch of events as one
+   * message; an older one answers with an error, and keeps posting each
+   * event alone.
+   */
+  #hello() {
+    this.#send('hello').catch(() => {});
+  }
+
   #onMessage(event) {
     const data = event.data;
     // Anything without the marker belongs to the site's own code: leave it be.
-    if (data === null || typeof data !== 'object' || data.outbox !== PROTOCOL || data.type !== 'event') return;
-    if (typeof data.event !== 'string') return;
-    const detail = data.event === 'status' && data.detail !== null && typeof data.detail === 'object'
-      ? { ...data.detail, persisted: this.#persisted }
-      : data.detail;
-    this.dispatchEvent(new CustomEvent(data.event, { detail }));
-    if (data.event === 'auth-required') this.#onAuthRequired();
+    if (data === null || typeof data !== 'object' || data.outbox !== PROTOCOL) return;
+    if (data.type === 'event') {
+      this.#dispatch(data);
+    } else if (data.type === 'events' && Array.isArray(data.events)) {
+      for (const one of data.events) {
+        if (one !== null && typeof one === 'object') this.#dispatch(one);
+      }
+    }
+  }
+
+  #dispatch({ event, detail }) {
+    if (typeof event !== 'string') return;
+    const shown = event === 'status' && detail !== null && typeof detail === 'object'
+      ? { ...detail, persisted: this.#persisted }
+      : detail;
+    this.dispatchEvent(new CustomEvent(event, { detail: shown }));
+    if (event === 'auth-required') this.#onAuthRequired();
   }
 
   #flushInBackground(reason) {
@@ -229,7 +255,7 @@ export class Outbox extends EventTarget {
       };
       channel.port1.onmessageerror = () => reject(new Error(`outbox: unreadable reply to '${type}'`));
     });
-    controller.postMessage({ outbox: PROTOCOL, id, type, ...fields }, [channel.port2]);
+    controller.postMessage({ outbox: PROTOCOL, id, type, features: FEATURES, ...fields }, [channel.port2]);
     try {
       return await (timed
         ? withTimeout(reply, timeoutMs, `outbox: no reply to '${type}' within ${timeoutMs} ms`)

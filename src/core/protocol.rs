@@ -95,7 +95,16 @@ pub enum Command {
         /// The merged body, for `merged`.
         body: Option<Value>,
     },
+    /// A page's shim names the protocol features it reads (in the
+    /// request's `features`, which any command may carry).
+    Hello,
 }
+
+/// The protocol features a worker offers in its reply to `hello`.
+pub const FEATURES: &[&str] = &[FEATURE_EVENTS];
+
+/// Events reach the page in batches, as one `events` message each.
+pub const FEATURE_EVENTS: &str = "events";
 
 /// A command with its request id.
 #[derive(Debug, Clone, PartialEq)]
@@ -104,6 +113,9 @@ pub struct Request {
     pub id: u64,
     /// The command.
     pub command: Command,
+    /// The page reads `events` envelopes: it named the feature in the
+    /// command's optional `"features"` list.
+    pub events: bool,
 }
 
 /// Why a message is not a command this worker runs.
@@ -360,16 +372,35 @@ pub fn decode_command(value: &Value) -> Result<Request, MessageError> {
             }
             Command::Resolve { entry, using, body }
         }
+        "hello" => Command::Hello,
         other => {
             return Err(malformed(
                 Some(id),
                 format!(
-                    "unknown outbox command '{other}'; expected one of status, entries, flush, retry, cancel, clear, auth, resolve, user, logout"
+                    "unknown outbox command '{other}'; expected one of status, entries, flush, retry, cancel, clear, auth, resolve, user, logout, hello"
                 ),
             ))
         }
     };
-    Ok(Request { id, command })
+    // Names this worker does not know are left aside: a newer shim may offer
+    // more than this worker uses.
+    let events = match map.get("features") {
+        None => false,
+        Some(Value::Array(features)) if features.iter().all(Value::is_string) => {
+            features.iter().any(|feature| feature == FEATURE_EVENTS)
+        }
+        Some(_) => {
+            return Err(malformed(
+                Some(id),
+                "\"features\" must be an array of feature names",
+            ))
+        }
+    };
+    Ok(Request {
+        id,
+        command,
+        events,
+    })
 }
 
 /// A successful reply.
@@ -423,6 +454,16 @@ impl EventKind {
 /// An event message.
 pub fn event(kind: EventKind, detail: Value) -> Value {
     json!({"outbox": PROTOCOL_VERSION, "type": "event", "event": kind.as_str(), "detail": detail})
+}
+
+/// Several event messages as one `events` message, in order, for a page
+/// whose shim reads envelopes.
+pub fn envelope(events: &[Value]) -> Value {
+    let events: Vec<Value> = events
+        .iter()
+        .map(|message| json!({"event": message["event"], "detail": message["detail"]}))
+        .collect();
+    json!({"outbox": PROTOCOL_VERSION, "type": "events", "events": events})
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -535,10 +576,56 @@ mod tests {
                     body: Some(json!({"a": 1})),
                 },
             ),
+            (
+                json!({"outbox": 1, "id": 1, "type": "hello", "features": ["events"]}),
+                Command::Hello,
+            ),
         ];
         for (value, expected) in cases {
             assert_eq!(decode(value.clone()), Ok(expected), "{value}");
         }
+    }
+
+    #[test]
+    fn any_command_may_name_the_features_its_page_reads() {
+        let events = |value: Value| decode_command(&value).map(|request| request.events);
+        assert_eq!(
+            events(json!({"outbox": 1, "id": 1, "type": "status"})),
+            Ok(false)
+        );
+        assert_eq!(
+            events(json!({"outbox": 1, "id": 1, "type": "flush", "features": ["events"]})),
+            Ok(true)
+        );
+        assert_eq!(
+            events(json!({"outbox": 1, "id": 1, "type": "hello", "features": ["later", "events"]})),
+            Ok(true)
+        );
+        assert_eq!(
+            events(json!({"outbox": 1, "id": 1, "type": "hello", "features": ["later"]})),
+            Ok(false)
+        );
+        assert_eq!(
+            events(json!({"outbox": 1, "id": 1, "type": "hello", "features": []})),
+            Ok(false)
+        );
+    }
+
+    #[test]
+    fn an_envelope_keeps_each_event_and_their_order() {
+        let events = [
+            event(EventKind::Sent, json!({"entry": {"id": 1}})),
+            event(EventKind::Queued, json!({"entry": {"id": 2}})),
+            event(EventKind::Status, json!({"total": 1})),
+        ];
+        assert_eq!(
+            envelope(&events),
+            json!({"outbox": 1, "type": "events", "events": [
+                {"event": "sent", "detail": {"entry": {"id": 1}}},
+                {"event": "queued", "detail": {"entry": {"id": 2}}},
+                {"event": "status", "detail": {"total": 1}},
+            ]})
+        );
     }
 
     #[test]
@@ -577,6 +664,16 @@ mod tests {
                 json!({"outbox": 1, "id": 3, "type": "cancel"}),
                 Some(3),
                 "'cancel' needs \"entry\"",
+            ),
+            (
+                json!({"outbox": 1, "id": 3, "type": "hello", "features": "events"}),
+                Some(3),
+                "\"features\" must be an array",
+            ),
+            (
+                json!({"outbox": 1, "id": 3, "type": "status", "features": ["events", 2]}),
+                Some(3),
+                "\"features\" must be an array",
             ),
             (
                 json!({"outbox": 1, "id": 3, "type": "cancel", "entry": "x"}),

@@ -4,7 +4,7 @@ use crate::core::entry::{EntryId, Failure};
 use crate::core::lifecycle::{transition, State};
 use crate::core::protocol::{
     decode_command, reply_error, reply_ok, Command, EventKind, MessageError, ResolveUse,
-    RetryTarget,
+    RetryTarget, FEATURES,
 };
 use crate::worker::drain::Trigger;
 use crate::worker::js;
@@ -24,6 +24,10 @@ pub fn on_message(inner: Rc<Inner>, event: &ExtendableMessageEvent) -> Option<Pr
     let reply_to = event.ports().get(0).dyn_into::<MessagePort>().ok();
     let source = event.source();
     let trusted = from_own_window(source.as_ref());
+    let client = source
+        .as_ref()
+        .and_then(|source| source.dyn_ref::<web_sys::Client>())
+        .map(web_sys::Client::id);
     let decoded = match &value {
         Some(value) => decode_command(value),
         // Not JSON (e.g. a transferred object): ours only if it has the marker.
@@ -60,10 +64,15 @@ pub fn on_message(inner: Rc<Inner>, event: &ExtendableMessageEvent) -> Option<Pr
             None
         }
         Ok(request) => Some(future_to_promise(async move {
+            if let (true, Some(client)) = (request.events, client) {
+                js::accept_batches(client);
+            }
             let message = match run(inner, request.command).await {
                 Ok(result) => reply_ok(request.id, result),
                 Err(message) => reply_error(Some(request.id), &message),
             };
+            // The events that came before the reply reach the page first.
+            js::posted().await;
             reply(message);
             Ok(JsValue::UNDEFINED)
         })),
@@ -100,8 +109,14 @@ pub async fn run(inner: Rc<Inner>, command: Command) -> Result<Value, String> {
             "the {name} command is switched off in this site's outbox config (commands.{name})"
         ));
     }
-    inner.store().await.map_err(|e| e.message)?;
+    // `hello` needs no store: it only names protocol features.
+    if command != Command::Hello {
+        inner.store().await.map_err(|e| e.message)?;
+    }
     match command {
+        // The features this worker offers; it uses each only with pages that
+        // name it.
+        Command::Hello => Ok(json!({ "features": FEATURES })),
         Command::Status => Ok(inner.status()),
         Command::Entries { states } => {
             let entries: Vec<Value> = inner

@@ -1,10 +1,13 @@
 //! Small helpers over the service worker's global scope, converting between
 //! JSON values and JS values in one place.
 
+use crate::core::protocol::{envelope, event, EventKind};
+use crate::worker::runtime::Wakeup;
 use js_sys::{Function, Object, Promise, Reflect, JSON};
 use serde_json::Value;
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
+use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -95,56 +98,170 @@ pub async fn sleep(ms: u64) {
     let _ = JsFuture::from(promise).await;
 }
 
-thread_local! {
-    /// Messages waiting to be posted to the window clients, in order.
-    static OUTGOING: RefCell<VecDeque<Value>> = const { RefCell::new(VecDeque::new()) };
-    /// A task is posting them now.
-    static POSTING: Cell<bool> = const { Cell::new(false) };
+/// A message waiting to be posted.
+enum Outgoing {
+    /// An event, posted as it is.
+    Event(Value),
+    /// The status, computed when it is posted (None: the outbox is gone).
+    Status(Rc<dyn Fn() -> Option<Value>>),
 }
 
-/// Posts a message to every window client of this worker, after the ones
-/// before it. The caller does not wait: one task posts what has gathered,
-/// with one look-up of the clients for each batch, and of the statuses in a
-/// batch only the last (each is a snapshot). Every event is its own message,
-/// as the protocol has it, so a page with an older shim misses none.
+/// How long events gather before they are posted together, unless a reply
+/// is waiting for them.
+const GATHER_MS: i32 = 16;
+
+thread_local! {
+    /// Messages waiting to be posted to the window clients, in order.
+    static OUTGOING: RefCell<VecDeque<Outgoing>> = const { RefCell::new(VecDeque::new()) };
+    /// A task is posting them now.
+    static POSTING: Cell<bool> = const { Cell::new(false) };
+    /// Messages handed over and messages posted (or given up) so far.
+    static HANDED: Cell<u64> = const { Cell::new(0) };
+    static POSTED: Cell<u64> = const { Cell::new(0) };
+    /// Ends the current gathering early.
+    static HURRY: RefCell<Option<Function>> = const { RefCell::new(None) };
+    /// The next batch goes at once.
+    static URGENT: Cell<bool> = const { Cell::new(false) };
+    /// Waiters, each for the messages handed over before it.
+    static SETTLED: RefCell<Vec<(u64, Rc<Wakeup>)>> = const { RefCell::new(Vec::new()) };
+    /// Window clients whose shim said it reads `events` envelopes, by id.
+    static BATCHING: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
+}
+
+/// Remembers that the window client `id` reads `events` envelopes: from
+/// now on the events of a batch reach it as one message.
+pub fn accept_batches(id: String) {
+    BATCHING.with(|batching| batching.borrow_mut().insert(id));
+}
+
+/// Posts an event to every window client of this worker, after the ones
+/// before it. The caller does not wait.
 pub fn broadcast(message: Value) {
+    enqueue(Outgoing::Event(message));
+}
+
+/// Posts the status to every window client: computed by `status` when its
+/// turn comes, after the events before it.
+pub fn broadcast_status(status: Rc<dyn Fn() -> Option<Value>>) {
+    enqueue(Outgoing::Status(status));
+}
+
+/// Resolves once every message handed over before the call has been
+/// posted, hurrying them: a reply to a page goes after the events that
+/// came before it.
+pub async fn posted() {
+    let target = HANDED.with(Cell::get);
+    if POSTED.with(Cell::get) >= target {
+        return;
+    }
+    URGENT.with(|urgent| urgent.set(true));
+    if let Some(hurry) = HURRY.with(|hurry| hurry.borrow_mut().take()) {
+        let _ = hurry.call0(&JsValue::UNDEFINED);
+    }
+    let wakeup = Rc::new(Wakeup::default());
+    SETTLED.with(|settled| settled.borrow_mut().push((target, wakeup.clone())));
+    wakeup.wait().await;
+}
+
+/// One task posts what has gathered for GATHER_MS (a burst of events
+/// becomes one batch), with one look-up of the clients for each batch. A
+/// batch's statuses become one, computed when the batch is posted and placed
+/// after its events (each status is a snapshot). A page whose shim said it
+/// reads envelopes gets the batch as one `events` message; any other page
+/// gets every event as its own message, as protocol 1 first had it, so a
+/// page with an older shim misses none.
+fn enqueue(message: Outgoing) {
     OUTGOING.with(|outgoing| outgoing.borrow_mut().push_back(message));
+    HANDED.with(|handed| handed.set(handed.get() + 1));
     if POSTING.with(|posting| posting.replace(true)) {
         return;
     }
     wasm_bindgen_futures::spawn_local(async {
         loop {
-            let batch: Vec<Value> =
+            if !URGENT.with(|urgent| urgent.replace(false)) {
+                let _ = JsFuture::from(gathering()).await;
+                HURRY.with(|hurry| hurry.borrow_mut().take());
+            }
+            let batch: Vec<Outgoing> =
                 OUTGOING.with(|outgoing| outgoing.borrow_mut().drain(..).collect());
             if batch.is_empty() {
                 break;
             }
-            let options = ClientQueryOptions::new();
-            options.set_type(ClientType::Window);
-            options.set_include_uncontrolled(true);
-            let Ok(clients) =
-                JsFuture::from(scope().clients().match_all_with_options(&options)).await
-            else {
-                continue;
-            };
-            let clients: Vec<Client> = js_sys::Array::from(&clients)
-                .iter()
-                .filter_map(|client| client.dyn_into::<Client>().ok())
-                .collect();
-            let is_status = |message: &Value| message["event"] == "status";
-            let last_status = batch.iter().rposition(is_status);
-            for (index, message) in batch.iter().enumerate() {
-                if is_status(message) && Some(index) != last_status {
-                    continue;
-                }
-                let message = to_js(message);
-                for client in &clients {
-                    let _ = client.post_message(&message);
-                }
+            let upto = HANDED.with(Cell::get);
+            post_batch(batch).await;
+            POSTED.with(|posted| posted.set(upto));
+            let ready: Vec<Rc<Wakeup>> = SETTLED.with(|settled| {
+                let mut settled = settled.borrow_mut();
+                let (ready, waiting) = settled.drain(..).partition(|(target, _)| *target <= upto);
+                *settled = waiting;
+                ready.into_iter().map(|(_, wakeup)| wakeup).collect()
+            });
+            for wakeup in ready {
+                wakeup.notify();
             }
         }
         POSTING.with(|posting| posting.set(false));
     });
+}
+
+/// A promise that resolves after GATHER_MS, or sooner when hurried.
+fn gathering() -> Promise {
+    Promise::new(&mut |resolve, _| {
+        let _ = scope().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, GATHER_MS);
+        HURRY.with(|hurry| *hurry.borrow_mut() = Some(resolve));
+    })
+}
+
+/// Posts one batch to every window client.
+async fn post_batch(batch: Vec<Outgoing>) {
+    let options = ClientQueryOptions::new();
+    options.set_type(ClientType::Window);
+    options.set_include_uncontrolled(true);
+    let Ok(clients) = JsFuture::from(scope().clients().match_all_with_options(&options)).await
+    else {
+        return;
+    };
+    let clients: Vec<Client> = js_sys::Array::from(&clients)
+        .iter()
+        .filter_map(|client| client.dyn_into::<Client>().ok())
+        .collect();
+    let mut status = None;
+    let mut messages = Vec::with_capacity(batch.len() + 1);
+    for message in batch {
+        match message {
+            Outgoing::Event(value) => messages.push(value),
+            Outgoing::Status(compute) => status = Some(compute),
+        }
+    }
+    if let Some(status) = status.and_then(|compute| compute()) {
+        messages.push(event(EventKind::Status, status));
+    }
+    post(&clients, &messages);
+}
+
+/// Posts messages to clients: one envelope to those that read envelopes,
+/// each message alone to the others.
+fn post(clients: &[Client], messages: &[Value]) {
+    let ids: Vec<String> = clients.iter().map(Client::id).collect();
+    // Forgets the clients that have gone.
+    BATCHING.with(|batching| batching.borrow_mut().retain(|id| ids.contains(id)));
+    let (batching, single): (Vec<&Client>, Vec<&Client>) = clients
+        .iter()
+        .partition(|client| BATCHING.with(|batching| batching.borrow().contains(&client.id())));
+    if !batching.is_empty() {
+        let message = to_js(&envelope(messages));
+        for client in batching {
+            let _ = client.post_message(&message);
+        }
+    }
+    if !single.is_empty() {
+        for message in messages {
+            let message = to_js(message);
+            for client in &single {
+                let _ = client.post_message(&message);
+            }
+        }
+    }
 }
 
 /// The browser's `navigator.onLine`: false means surely offline; true only

@@ -13,12 +13,14 @@ use js_sys::{Function, Promise};
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
 /// The state one worker instance keeps.
 pub struct Inner {
+    /// This outbox, for work that outlives a borrow of it.
+    me: Weak<Inner>,
     /// The validated config.
     pub config: Config,
     /// Functions named in the config, by index.
@@ -162,7 +164,8 @@ impl Inner {
     /// A runtime for a validated config; the store opens in the background.
     pub fn new(config: Config, functions: Vec<Function>) -> Rc<Inner> {
         let network = Gate::new(config.limits.concurrency.max(1) as usize);
-        let inner = Rc::new(Inner {
+        let inner = Rc::new_cyclic(|me| Inner {
+            me: me.clone(),
             config,
             functions,
             queue: RefCell::new(Queue::new()),
@@ -399,9 +402,10 @@ impl Inner {
         js::broadcast(event(kind, detail));
     }
 
-    /// Posts the current status to every window client.
+    /// Posts the current status to every window client, computed when it
+    /// is posted.
     pub async fn emit_status(&self) {
-        let status = self.status();
-        self.emit(EventKind::Status, status).await;
+        let me = self.me.clone();
+        js::broadcast_status(Rc::new(move || me.upgrade().map(|inner| inner.status())));
     }
 }

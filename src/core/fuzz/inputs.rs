@@ -495,9 +495,14 @@ pub fn request() -> BoxedStrategy<Request> {
                     (_, body) => body.map(|body| within_depth(body, MAX_JSON_DEPTH - 1)),
                 },
             }),
+        Just(Command::Hello),
     ];
-    (prop_oneof![1u64..10, 1..=u64::MAX], command)
-        .prop_map(|(id, command)| Request { id, command })
+    (prop_oneof![1u64..10, 1..=u64::MAX], command, any::<bool>())
+        .prop_map(|(id, command, events)| Request {
+            id,
+            command,
+            events,
+        })
         .boxed()
 }
 
@@ -570,8 +575,12 @@ pub fn command_message(request: &Request) -> Value {
             }
             ("resolve", fields)
         }
+        Command::Hello => ("hello", json!({})),
     };
     message["type"] = Value::from(kind);
+    if request.events {
+        message["features"] = json!(["events"]);
+    }
     if let (Some(message), Value::Object(fields)) = (message.as_object_mut(), fields) {
         message.extend(fields);
     }

@@ -235,6 +235,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Resolve { .. } => "resolve",
         Command::User { .. } => "user",
         Command::Logout { .. } => "logout",
+        Command::Hello => "hello",
     }
 }
 
