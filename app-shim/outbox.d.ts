@@ -181,8 +181,14 @@ export interface EntriesFilter {
   states?: EntryState[];
 }
 
-/** Page -> worker, sent with one end of a MessageChannel. */
-export type OutboxCommand =
+/** Protocol features a page can read; `events`: several events in one message. */
+export type ProtocolFeature = 'events';
+
+/**
+ * Page -> worker, sent with one end of a MessageChannel. Any command may
+ * carry `features`: the worker then uses those it knows for this page.
+ */
+export type OutboxCommand = { features?: ProtocolFeature[] } & (
   | { outbox: 1; id: number; type: 'status' }
   | { outbox: 1; id: number; type: 'entries'; filter?: EntriesFilter }
   | { outbox: 1; id: number; type: 'flush' }
@@ -192,7 +198,9 @@ export type OutboxCommand =
   | { outbox: 1; id: number; type: 'user'; user: string | null; headers?: Record<string, string> }
   | { outbox: 1; id: number; type: 'logout'; discard?: boolean }
   | { outbox: 1; id: number; type: 'auth'; headers: Record<string, string> }
-  | ({ outbox: 1; id: number; type: 'resolve'; entry: number } & ResolveOptions);
+  | ({ outbox: 1; id: number; type: 'resolve'; entry: number } & ResolveOptions)
+  /** Only names `features`, before any other command. */
+  | { outbox: 1; id: number; type: 'hello' });
 
 /** The `result` of an `ok` reply, per command type. */
 export interface OutboxResults {
@@ -206,6 +214,8 @@ export interface OutboxResults {
   resolve: { resolved: number; kept: Resolution };
   user: { user: string | null; held: number };
   logout: { user: null; previous: string | null; discarded: number[]; held: number };
+  /** The features the worker offers. */
+  hello: { features: ProtocolFeature[] };
 }
 
 /** Worker -> page, exactly one per command, on the command's port. */
@@ -214,10 +224,18 @@ export type OutboxReply<Result = unknown> =
   /** `id` is null when the command was too malformed to read one. */
   | { outbox: 1; id: number | null; type: 'error'; message: string };
 
-/** Worker -> every window client. */
-export type OutboxEventMessage = {
-  [K in keyof OutboxEventMap]: { outbox: 1; type: 'event'; event: K; detail: OutboxEventMap[K] };
+/** One event. */
+export type OutboxEvent = {
+  [K in keyof OutboxEventMap]: { event: K; detail: OutboxEventMap[K] };
 }[keyof OutboxEventMap];
+
+/**
+ * Worker -> every window client: each event alone, or, to a page that
+ * named the `events` feature, a batch of events in order in one message.
+ */
+export type OutboxEventMessage =
+  | ({ outbox: 1; type: 'event' } & OutboxEvent)
+  | { outbox: 1; type: 'events'; events: OutboxEvent[] };
 
 // ---- the shim ------------------------------------------------------------
 
