@@ -95,7 +95,7 @@ export async function runBench({
 
     phases.repetitionsSeconds = (Date.now() - phaseStarted) / 1000;
     phaseStarted = Date.now();
-    const withWorker = browsers.filter((browser) => browser.subject.worker);
+    const withWorker = browsers.filter((browser) => browser.subject.worker && !browser.subject.drainOnly);
     for (const depth of config.depths) {
       // The stores are filled side by side (not measured), then the
       // repetitions at this depth run one subject after the other.
@@ -192,8 +192,10 @@ async function repetition(browser, config, rep, problems) {
   };
   if (subject.worker) {
     await browser.offline(true);
-    outcome.cold = await coldStart(browser, rep, problems);
-    step('cold');
+    if (!subject.drainOnly) {
+      outcome.cold = await coldStart(browser, rep, problems);
+      step('cold');
+    }
 
     const prefix = `q${rep}`;
     const queued = await browser.run((options) => window.bench.sequence(options), {

@@ -19,6 +19,8 @@ export function summarize(results) {
     const reps = subject.reps;
     const pick = (read) => median(reps.map(read));
     const hasWorker = reps.some((rep) => rep.enqueue);
+    // A drain-only subject's enqueue only fills its queue.
+    const measured = hasWorker && !SUBJECTS.find((known) => known.id === id)?.drainOnly;
     const drainMs = hasWorker ? pick((rep) => rep.drain.ms) : null;
     const depths = {};
     for (const [depth, outcome] of Object.entries(subject.depths)) {
@@ -26,8 +28,8 @@ export function summarize(results) {
     }
     summary[id] = {
       label: subject.label,
-      enqueueP50: hasWorker ? pick((rep) => rep.enqueue.p50) : null,
-      enqueueP99: hasWorker ? pick((rep) => rep.enqueue.p99) : null,
+      enqueueP50: measured ? pick((rep) => rep.enqueue.p50) : null,
+      enqueueP99: measured ? pick((rep) => rep.enqueue.p99) : null,
       passThroughP50: pick((rep) => rep.passThrough?.p50),
       // Paired by repetition, so a slow spell shifts both sides alike.
       overheadMs: id === 'none' ? null : median(reps.map((rep, index) => {
@@ -39,7 +41,7 @@ export function summarize(results) {
       lost: hasWorker ? sum(reps.map((rep) => rep.drain.lost)) : null,
       duplicates: hasWorker ? sum(reps.map((rep) => rep.drain.duplicates)) : null,
       outOfOrder: hasWorker ? sum(reps.map((rep) => rep.drain.outOfOrder)) : null,
-      coldMs: hasWorker ? pick((rep) => rep.cold.ms) : null,
+      coldMs: measured ? pick((rep) => rep.cold?.ms) : null,
       depths,
       rawBytes: subject.size.files > 0 ? subject.size.raw : null,
       gzipBytes: subject.size.files > 0 ? subject.size.gzip : null,
@@ -182,6 +184,17 @@ export function markdown(results, table, command) {
       'each asked from the page over a MessageChannel. Offline = Chromium offline for page and worker. ' +
       'Lost and duplicated are counted from the server\'s applied log by a unique id in each body.',
   );
+  const all = summarize(results);
+  const atSixteen = all.outbox16;
+  if (atSixteen?.drainMs) {
+    lines.push(
+      '',
+      `"sw-outbox, concurrency 16" is the same worker with \`limits.concurrency: 16\`, as many requests at ` +
+        `once as the limit's loop (the default is 6); only its drain is measured: ` +
+        `${cell(atSixteen.drainMs, 0)} ms, ${ratioCell(ratio(atSixteen.drainMs, all[LIMIT].drainMs))} the limit's and ` +
+        `${ratioCell(ratio(atSixteen.drainMs, all.workbox.drainMs))} Workbox's.`,
+    );
+  }
   if (results.mode === 'full' && Math.min(config.enqueue, config.passThrough) < ISSUE_REQUESTS) {
     lines.push(
       '',

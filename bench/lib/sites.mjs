@@ -7,7 +7,8 @@ import { gzipSync } from 'node:zlib';
 /**
  * Every subject, in table order. `online: false`: the online pass-through is
  * not measured, as it runs the same code as another subject's (the bare
- * worker's durability only matters to its IndexedDB writes).
+ * worker's durability only matters to its IndexedDB writes). `drainOnly`:
+ * only the drain is measured.
  */
 export const SUBJECTS = [
   { id: 'outbox', label: 'sw-outbox', kind: 'outbox', worker: '/sw.js', online: true },
@@ -15,6 +16,13 @@ export const SUBJECTS = [
   { id: 'strict', label: 'limit (strict)', kind: 'bare', worker: '/sw.js?durability=strict', online: true },
   { id: 'relaxed', label: 'limit (relaxed)', kind: 'bare', worker: '/sw.js?durability=relaxed', online: false },
   { id: 'none', label: 'no worker', kind: 'none', worker: null, online: true },
+  // The drain again, with sw-outbox sending as many at once as the limit's
+  // loop does (its default is 6): what the default costs, and what a site
+  // that raises `limits.concurrency` gets. Nothing else is measured for it.
+  {
+    id: 'outbox16', label: 'sw-outbox, concurrency 16', kind: 'outbox', worker: '/sw.js?concurrency=16',
+    online: false, drainOnly: true,
+  },
 ];
 
 /** Bundles the Workbox worker the way a site would ship it: one minified classic script. */
@@ -69,6 +77,7 @@ export function workerSizes(folders, dist) {
     strict: [join(folders.strict, 'sw.js')],
     relaxed: [join(folders.relaxed, 'sw.js')],
     none: [],
+    outbox16: [],
   };
   const sizes = {};
   for (const [id, paths] of Object.entries(files)) {

@@ -26,7 +26,13 @@ test('the benchmark harness runs every subject, and no subject loses or duplicat
   for (const id of ['outbox', 'workbox', 'strict', 'none']) {
     assert.equal(typeof summary[id].passThroughP50, 'number', `${summary[id].label}: no pass-through`);
   }
+  // The drain-only subject: sw-outbox at the limit's concurrency.
+  const sixteen = summary.outbox16;
+  assert.equal(typeof sixteen.drainMs, 'number', `${sixteen.label}: no drain`);
+  assert.equal(sixteen.lost + sixteen.duplicates, 0, `${sixteen.label} lost or duplicated mutations`);
+  assert.equal(sixteen.coldMs, null, `${sixteen.label}: only the drain is measured`);
   // sw-outbox keeps each entity's order; the bare limit does not try to.
   assert.equal(summary.outbox.outOfOrder, 0, 'sw-outbox replayed an entity out of order');
+  assert.equal(sixteen.outOfOrder, 0, `${sixteen.label} replayed an entity out of order`);
   assert.ok(table.some((row) => row.goal), 'the table carries the goals');
 });
