@@ -89,7 +89,7 @@ pub fn build(tools: &Tools) -> Result<(), String> {
     // Debian's older wasm-opt corrupts wasm-bindgen's externref table, so
     // only the pinned npm build is used.
     CommandLine::new("node_modules/.bin/wasm-opt")
-        .arguments(["-Oz", "-g"])
+        .arguments(["-Oz"])
         .arguments(WASM_FEATURES)
         .arguments([bound.as_str(), "-o", &optimized])
         .run()?;
