@@ -22,7 +22,7 @@ import { mean, median, percentile } from './stats.mjs';
 export const MODES = {
   full: {
     reps: 5, enqueue: 500, entities: 100, passThrough: 500,
-    depths: [0, 10000, 50000], depthEnqueues: 30, depthStatuses: 5,
+    depths: [0, 10000, 50000], depthEnqueues: 50, depthStatuses: 15,
   },
   quick: {
     reps: 1, enqueue: 200, entities: 20, passThrough: 200,
