@@ -218,11 +218,22 @@ export interface OutboxResults {
   hello: { features: ProtocolFeature[] };
 }
 
-/** Worker -> page, exactly one per command, on the command's port. */
-export type OutboxReply<Result = unknown> =
+/** Names one `events` envelope: the worker instance that posted it and its number. */
+export interface EnvelopeMark {
+  worker: string;
+  seq: number;
+}
+
+/**
+ * Worker -> page, exactly one per command, on the command's port. `after`
+ * (to a page that reads envelopes) names the last envelope posted to the
+ * page before the reply: the shim settles the reply once it has dispatched
+ * that envelope's events.
+ */
+export type OutboxReply<Result = unknown> = { after?: EnvelopeMark } & (
   | { outbox: 1; id: number; type: 'ok'; result: Result }
   /** `id` is null when the command was too malformed to read one. */
-  | { outbox: 1; id: number | null; type: 'error'; message: string };
+  | { outbox: 1; id: number | null; type: 'error'; message: string });
 
 /** One event. */
 export type OutboxEvent = {
@@ -235,7 +246,7 @@ export type OutboxEvent = {
  */
 export type OutboxEventMessage =
   | ({ outbox: 1; type: 'event' } & OutboxEvent)
-  | { outbox: 1; type: 'events'; events: OutboxEvent[] };
+  | ({ outbox: 1; type: 'events'; events: OutboxEvent[] } & EnvelopeMark);
 
 // ---- the shim ------------------------------------------------------------
 

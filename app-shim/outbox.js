@@ -6,6 +6,8 @@ const PROTOCOL = 1;
 const FEATURES = ['events'];
 const DEFAULT_TIMEOUT_MS = 10000;
 const DEFAULT_CONTROL_TIMEOUT_MS = 15000;
+// How long a reply waits for the events the worker posted before it.
+const AFTER_EVENTS_TIMEOUT_MS = 2000;
 
 // Module-wide so request ids stay unique across Outbox objects on one page.
 let nextRequestId = 1;
@@ -19,6 +21,10 @@ export class Outbox extends EventTarget {
   #authAgain = false;
   /** Whether the origin's storage is persistent: null until known or where the API is missing. */
   #persisted = null;
+  /** The last envelope of events dispatched: its worker instance and number. */
+  #seen = { worker: null, seq: 0 };
+  /** Replies waiting for an envelope: `{after, release}`. */
+  #waiting = [];
 
   /** Use `Outbox.register`; the constructor only wires listeners. */
   constructor(registration, options = {}) {
@@ -76,6 +82,9 @@ export class Outbox extends EventTarget {
   /** Stops events and automatic flushes. Commands still work. */
   close() {
     this.#listening.abort();
+    // No envelope reaches this object any more: waiting replies settle now.
+    for (const waiting of this.#waiting) waiting.release();
+    this.#waiting = [];
   }
 
   /** The worker's status, with `persisted` from this page's StorageManager. */
@@ -225,7 +234,43 @@ export class Outbox extends EventTarget {
       for (const one of data.events) {
         if (one !== null && typeof one === 'object') this.#dispatch(one);
       }
+      if (typeof data.worker === 'string' && Number.isInteger(data.seq)) this.#dispatched(data.worker, data.seq);
     }
+  }
+
+  #dispatched(worker, seq) {
+    this.#seen = worker === this.#seen.worker ? { worker, seq: Math.max(seq, this.#seen.seq) } : { worker, seq };
+    const still = [];
+    for (const waiting of this.#waiting) {
+      if (this.#hasSeen(waiting.after)) waiting.release();
+      else still.push(waiting);
+    }
+    this.#waiting = still;
+  }
+
+  #hasSeen(after) {
+    return after.worker === this.#seen.worker && after.seq <= this.#seen.seq;
+  }
+
+  /**
+   * Resolves once this page has dispatched the events of the envelope a
+   * reply names in `after` (the last the worker posted to it before the
+   * reply, which the browser may deliver later than the reply); at once
+   * without one, and after a while if it never comes.
+   */
+  #afterEvents(after) {
+    if (after === null || typeof after !== 'object' || typeof after.worker !== 'string' ||
+        !Number.isInteger(after.seq) || this.#listening.signal.aborted || this.#hasSeen(after)) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(release, AFTER_EVENTS_TIMEOUT_MS);
+      function release() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#waiting.push({ after, release });
+    });
   }
 
   #dispatch({ event, detail }) {
@@ -249,9 +294,12 @@ export class Outbox extends EventTarget {
     const channel = new MessageChannel();
     const reply = new Promise((resolve, reject) => {
       channel.port1.onmessage = ({ data }) => {
-        if (data?.type === 'ok') resolve(data.result);
-        else if (data?.type === 'error') reject(new Error(data.message));
-        else reject(new Error(`outbox: unexpected reply to '${type}'`));
+        // The reply settles after the events the worker posted before it.
+        this.#afterEvents(data?.after).then(() => {
+          if (data?.type === 'ok') resolve(data.result);
+          else if (data?.type === 'error') reject(new Error(data.message));
+          else reject(new Error(`outbox: unexpected reply to '${type}'`));
+        });
       };
       channel.port1.onmessageerror = () => reject(new Error(`outbox: unreadable reply to '${type}'`));
     });

@@ -457,13 +457,13 @@ pub fn event(kind: EventKind, detail: Value) -> Value {
 }
 
 /// Several event messages as one `events` message, in order, for a page
-/// whose shim reads envelopes.
-pub fn envelope(events: &[Value]) -> Value {
+/// whose shim reads envelopes: batch `seq` of the worker instance `worker`.
+pub fn envelope(events: &[Value], worker: &str, seq: u64) -> Value {
     let events: Vec<Value> = events
         .iter()
         .map(|message| json!({"event": message["event"], "detail": message["detail"]}))
         .collect();
-    json!({"outbox": PROTOCOL_VERSION, "type": "events", "events": events})
+    json!({"outbox": PROTOCOL_VERSION, "type": "events", "worker": worker, "seq": seq, "events": events})
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -619,8 +619,8 @@ mod tests {
             event(EventKind::Status, json!({"total": 1})),
         ];
         assert_eq!(
-            envelope(&events),
-            json!({"outbox": 1, "type": "events", "events": [
+            envelope(&events, "w", 7),
+            json!({"outbox": 1, "type": "events", "worker": "w", "seq": 7, "events": [
                 {"event": "sent", "detail": {"entry": {"id": 1}}},
                 {"event": "queued", "detail": {"entry": {"id": 2}}},
                 {"event": "status", "detail": {"total": 1}},

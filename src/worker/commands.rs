@@ -64,15 +64,20 @@ pub fn on_message(inner: Rc<Inner>, event: &ExtendableMessageEvent) -> Option<Pr
             None
         }
         Ok(request) => Some(future_to_promise(async move {
-            if let (true, Some(client)) = (request.events, client) {
-                js::accept_batches(client);
+            if let (true, Some(client)) = (request.events, &client) {
+                js::accept_batches(client.clone());
             }
-            let message = match run(inner, request.command).await {
+            let mut message = match run(inner, request.command).await {
                 Ok(result) => reply_ok(request.id, result),
                 Err(message) => reply_error(Some(request.id), &message),
             };
-            // The events that came before the reply reach the page first.
+            // The events that came before the reply are posted first; a page
+            // that reads envelopes learns which was the last, as the browser
+            // may deliver the reply (on its own channel) before it.
             js::posted().await;
+            if let Some(after) = client.as_deref().and_then(js::last_envelope) {
+                message["after"] = after;
+            }
             reply(message);
             Ok(JsValue::UNDEFINED)
         })),

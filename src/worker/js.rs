@@ -6,7 +6,7 @@ use crate::worker::runtime::Wakeup;
 use js_sys::{Function, Object, Promise, Reflect, JSON};
 use serde_json::Value;
 use std::cell::{Cell, RefCell};
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -124,14 +124,30 @@ thread_local! {
     static URGENT: Cell<bool> = const { Cell::new(false) };
     /// Waiters, each for the messages handed over before it.
     static SETTLED: RefCell<Vec<(u64, Rc<Wakeup>)>> = const { RefCell::new(Vec::new()) };
-    /// Window clients whose shim said it reads `events` envelopes, by id.
-    static BATCHING: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
+    /// Window clients whose shim said it reads `events` envelopes, by id,
+    /// with the number of the last envelope posted to each.
+    static BATCHING: RefCell<HashMap<String, Option<u64>>> = RefCell::new(HashMap::new());
+    /// Batches posted by this instance; each envelope carries its number.
+    static BATCHES: Cell<u64> = const { Cell::new(0) };
+    /// Names this instance in its envelopes, as a restarted worker counts
+    /// from 1 again.
+    static INSTANCE: String = uuid();
 }
 
 /// Remembers that the window client `id` reads `events` envelopes: from
 /// now on the events of a batch reach it as one message.
 pub fn accept_batches(id: String) {
-    BATCHING.with(|batching| batching.borrow_mut().insert(id));
+    BATCHING.with(|batching| {
+        batching.borrow_mut().entry(id).or_insert(None);
+    });
+}
+
+/// The last envelope posted to the window client `id`, as a reply names it
+/// (`{"worker", "seq"}`), so that its shim settles the reply once it has
+/// dispatched that envelope's events; None if it got none.
+pub fn last_envelope(id: &str) -> Option<Value> {
+    let seq = BATCHING.with(|batching| batching.borrow().get(id).copied().flatten())?;
+    Some(INSTANCE.with(|instance| serde_json::json!({"worker": instance, "seq": seq})))
 }
 
 /// Posts an event to every window client of this worker, after the ones
@@ -242,16 +258,23 @@ async fn post_batch(batch: Vec<Outgoing>) {
 /// Posts messages to clients: one envelope to those that read envelopes,
 /// each message alone to the others.
 fn post(clients: &[Client], messages: &[Value]) {
+    let seq = BATCHES.with(|batches| batches.get() + 1);
+    BATCHES.with(|batches| batches.set(seq));
     let ids: Vec<String> = clients.iter().map(Client::id).collect();
-    // Forgets the clients that have gone.
-    BATCHING.with(|batching| batching.borrow_mut().retain(|id| ids.contains(id)));
-    let (batching, single): (Vec<&Client>, Vec<&Client>) = clients
-        .iter()
-        .partition(|client| BATCHING.with(|batching| batching.borrow().contains(&client.id())));
+    let (batching, single): (Vec<&Client>, Vec<&Client>) = BATCHING.with(|batching| {
+        let mut batching = batching.borrow_mut();
+        // Forgets the clients that have gone.
+        batching.retain(|id, _| ids.contains(id));
+        clients
+            .iter()
+            .partition(|client| batching.contains_key(&client.id()))
+    });
     if !batching.is_empty() {
-        let message = to_js(&envelope(messages));
+        let message = INSTANCE.with(|instance| to_js(&envelope(messages, instance, seq)));
         for client in batching {
-            let _ = client.post_message(&message);
+            if client.post_message(&message).is_ok() {
+                BATCHING.with(|b| b.borrow_mut().insert(client.id(), Some(seq)));
+            }
         }
     }
     if !single.is_empty() {

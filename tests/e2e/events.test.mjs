@@ -1,8 +1,9 @@
 // Events reach every window: in envelopes to a page whose shim reads them,
-// one by one to any other page, in the same order.
+// one by one to any other page, in the same order; a command settles after
+// the events the worker posted before its reply.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, openBrowser, sendAll, testConfig, waitApplied, waitFor, FLUSH_ONLY } from './harness.mjs';
+import { startServer, openBrowser, postRaw, sendAll, testConfig, waitApplied, waitFor, FLUSH_ONLY } from './harness.mjs';
 
 let server;
 before(async () => { server = await startServer(); });
@@ -12,13 +13,13 @@ after(async () => { await server.stop(); });
 function received(page) {
   return page.run(() => window.rawMessages
     .filter((m) => m !== null && typeof m === 'object' && m.outbox === 1)
-    .map((m) => ({ type: m.type, events: m.type === 'events' ? m.events : [m] })));
+    .map((m) => ({ type: m.type, events: m.type === 'events' ? m.events : [m], mark: { worker: m.worker, seq: m.seq } })));
 }
 
 const label = ({ event, detail }) => `${event}:${detail?.entry?.id ?? ''}`;
 const entryEvents = (labels) => labels.filter((l) => l.startsWith('queued:') || l.startsWith('sent:'));
 
-test('events: a burst reaches the shim in envelopes and a page without the shim one by one, in the same order', async () => {
+test('events: a burst reaches the shim in envelopes and a page without the shim one by one, in the same order; flush resolves after its events', async () => {
   await server.call('/control/reset', {});
   const browser = await openBrowser(server, testConfig({ triggers: FLUSH_ONLY }));
   try {
@@ -33,11 +34,13 @@ test('events: a burst reaches the shim in envelopes and a page without the shim 
     const ids = results.map((r) => r.entry);
     await server.up();
 
-    await browser.run(() => window.outbox.flush());
-    // NOTE: the worker posts a reply after the events before it, but the
-    // browser may deliver the reply (on its own channel) first.
-    await waitFor(() => browser.run((count) => window.outboxEvents.filter((e) => e.name === 'sent').length >= count, count),
-      { what: 'every sent event at the shim' });
+    // flush() resolves once the drain has ended, and its reply settles once
+    // the shim has dispatched the events posted before it: every `sent`.
+    const sentAtReply = await browser.run(async () => {
+      await window.outbox.flush();
+      return window.outboxEvents.filter((e) => e.name === 'sent').map((e) => e.detail.entry.id);
+    });
+    assert.deepEqual([...sentAtReply].sort((a, b) => a - b), ids, 'every sent event came before flush resolved');
     await waitApplied(server, count);
 
     const shimMessages = await received(browser);
@@ -73,6 +76,19 @@ test('events: a burst reaches the shim in envelopes and a page without the shim 
       const mine = ids.filter((_, i) => i % 3 === entity).map((id) => `sent:${id}`);
       assert.deepEqual(shimOrder.filter((l) => mine.includes(l)), mine, `entity ${entity} in queue order`);
     }
+    // Each envelope names its worker instance and number, counting up.
+    const marks = envelopes.map((m) => m.mark);
+    assert.equal(new Set(marks.map((m) => m.worker)).size, 1, 'one worker instance');
+    for (let i = 1; i < marks.length; i++) assert.ok(marks[i].seq > marks[i - 1].seq, `numbers count up: ${JSON.stringify(marks)}`);
+    // A reply names the last envelope its page got; a page without
+    // envelopes gets replies as before.
+    const shimReply = await postRaw(browser, { outbox: 1, id: 1, type: 'status', features: ['events'] });
+    assert.equal(shimReply.type, 'ok');
+    assert.equal(shimReply.after.worker, marks[0].worker);
+    assert.ok(shimReply.after.seq >= marks[marks.length - 1].seq, JSON.stringify(shimReply.after));
+    const plainReply = await postRaw(plain, { outbox: 1, id: 1, type: 'status' });
+    assert.equal(plainReply.type, 'ok');
+    assert.equal(plainReply.after, undefined);
     // A batch's status comes after its other events.
     for (const { events } of envelopes) {
       const status = events.findIndex((e) => e.event === 'status');
