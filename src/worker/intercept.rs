@@ -358,11 +358,8 @@ pub async fn handle(
         .await;
     inner.queue.borrow_mut().insert(entry);
     inner.clone().after_enqueue(next_attempt_at);
-    // The page has its 202 first: the status is computed in the next task.
-    wasm_bindgen_futures::spawn_local(async move {
-        js::sleep(0).await;
-        inner.emit_status().await;
-    });
+    // Computed when it is posted, after the 202 has gone.
+    inner.emit_status().await;
     queued_response(id)
 }
 
