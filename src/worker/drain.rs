@@ -206,17 +206,6 @@ impl Inner {
                 continue;
             }
             self.wakeup.wait().await;
-            // A plan is a pass over the whole queue: while more than
-            // `concurrency` entries are still taken (enough to keep the
-            // network busy), an answer only waits for the next, unless
-            // something else asks for a plan.
-            while self.sending.borrow().len() > self.config.limits.concurrency as usize
-                && !self.replan.get()
-                && !self.rerun.get()
-                && !self.offline_seen.get()
-            {
-                self.wakeup.wait().await;
-            }
         }
         if self.config.triggers.timer {
             if let Some(at) = next_wake_at {
