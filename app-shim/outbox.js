@@ -83,8 +83,7 @@ export class Outbox extends EventTarget {
   close() {
     this.#listening.abort();
     // No envelope reaches this object any more: waiting replies settle now.
-    for (const waiting of this.#waiting) waiting.release();
-    this.#waiting = [];
+    for (const waiting of [...this.#waiting]) waiting.release();
   }
 
   /** The worker's status, with `persisted` from this page's StorageManager. */
@@ -240,12 +239,9 @@ export class Outbox extends EventTarget {
 
   #dispatched(worker, seq) {
     this.#seen = worker === this.#seen.worker ? { worker, seq: Math.max(seq, this.#seen.seq) } : { worker, seq };
-    const still = [];
-    for (const waiting of this.#waiting) {
+    for (const waiting of [...this.#waiting]) {
       if (this.#hasSeen(waiting.after)) waiting.release();
-      else still.push(waiting);
     }
-    this.#waiting = still;
   }
 
   #hasSeen(after) {
@@ -264,12 +260,16 @@ export class Outbox extends EventTarget {
       return Promise.resolve();
     }
     return new Promise((resolve) => {
-      const timer = setTimeout(release, AFTER_EVENTS_TIMEOUT_MS);
-      function release() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.#waiting.push({ after, release });
+      const waiting = {
+        after,
+        release: () => {
+          clearTimeout(timer);
+          this.#waiting = this.#waiting.filter((other) => other !== waiting);
+          resolve();
+        },
+      };
+      const timer = setTimeout(waiting.release, AFTER_EVENTS_TIMEOUT_MS);
+      this.#waiting.push(waiting);
     });
   }
 
