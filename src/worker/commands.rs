@@ -23,11 +23,11 @@ pub fn on_message(inner: Rc<Inner>, event: &ExtendableMessageEvent) -> Option<Pr
     let value = js::from_js(&data);
     let reply_to = event.ports().get(0).dyn_into::<MessagePort>().ok();
     let source = event.source();
-    let trusted = from_own_window(source.as_ref());
-    let client = source
+    let sender = source
         .as_ref()
-        .and_then(|source| source.dyn_ref::<web_sys::Client>())
-        .map(web_sys::Client::id);
+        .and_then(|source| source.dyn_ref::<web_sys::Client>());
+    let trusted = sender.is_some_and(is_own_window);
+    let client = sender.map(web_sys::Client::id);
     let decoded = match &value {
         Some(value) => decode_command(value),
         // Not JSON (e.g. a transferred object): ours only if it has the marker.
@@ -88,10 +88,7 @@ pub fn on_message(inner: Rc<Inner>, event: &ExtendableMessageEvent) -> Option<Pr
 /// NOTE: Chromium exposes no `navigator.serviceWorker` to dedicated workers,
 /// so only windows can reach the worker there; the check guards engines and
 /// versions that let other clients post.
-fn from_own_window(source: Option<&js_sys::Object>) -> bool {
-    let Some(client) = source.and_then(|s| s.dyn_ref::<web_sys::Client>()) else {
-        return false;
-    };
+fn is_own_window(client: &web_sys::Client) -> bool {
     client.type_() == web_sys::ClientType::Window
         && web_sys::Url::new(&client.url())
             .is_ok_and(|url| url.origin() == js::scope().location().origin())

@@ -352,7 +352,7 @@ pub async fn handle(
     }
     let id = entry.id;
     let next_attempt_at = entry.next_attempt_at;
-    // Posted by their own task, before any later event of this entry.
+    // Handed to the posting task before any later event of this entry.
     inner
         .emit(EventKind::Queued, json!({"entry": entry.view()}))
         .await;

@@ -103,7 +103,7 @@ enum Outgoing {
     /// An event, posted as it is.
     Event(Value),
     /// The status, computed when it is posted (None: the outbox is gone).
-    Status(Rc<dyn Fn() -> Option<Value>>),
+    Status(Box<dyn Fn() -> Option<Value>>),
 }
 
 /// How long events gather before they are posted together, unless a reply
@@ -158,7 +158,7 @@ pub fn broadcast(message: Value) {
 
 /// Posts the status to every window client: computed by `status` when its
 /// turn comes, after the events before it.
-pub fn broadcast_status(status: Rc<dyn Fn() -> Option<Value>>) {
+pub fn broadcast_status(status: Box<dyn Fn() -> Option<Value>>) {
     enqueue(Outgoing::Status(status));
 }
 
@@ -260,27 +260,27 @@ async fn post_batch(batch: Vec<Outgoing>) {
 fn post(clients: &[Client], messages: &[Value]) {
     let seq = BATCHES.with(|batches| batches.get() + 1);
     BATCHES.with(|batches| batches.set(seq));
-    let ids: Vec<String> = clients.iter().map(Client::id).collect();
-    let (batching, single): (Vec<&Client>, Vec<&Client>) = BATCHING.with(|batching| {
+    let clients: Vec<(&Client, String)> = clients.iter().map(|c| (c, c.id())).collect();
+    let (batching, single): (Vec<_>, Vec<_>) = BATCHING.with(|batching| {
         let mut batching = batching.borrow_mut();
         // Forgets the clients that have gone.
-        batching.retain(|id, _| ids.contains(id));
+        batching.retain(|id, _| clients.iter().any(|(_, known)| known == id));
         clients
-            .iter()
-            .partition(|client| batching.contains_key(&client.id()))
+            .into_iter()
+            .partition(|(_, id)| batching.contains_key(id))
     });
     if !batching.is_empty() {
         let message = INSTANCE.with(|instance| to_js(&envelope(messages, instance, seq)));
-        for client in batching {
+        for (client, id) in batching {
             if client.post_message(&message).is_ok() {
-                BATCHING.with(|b| b.borrow_mut().insert(client.id(), Some(seq)));
+                BATCHING.with(|b| b.borrow_mut().insert(id, Some(seq)));
             }
         }
     }
     if !single.is_empty() {
         for message in messages {
             let message = to_js(message);
-            for client in &single {
+            for (client, _) in &single {
                 let _ = client.post_message(&message);
             }
         }

@@ -406,6 +406,6 @@ impl Inner {
     /// is posted.
     pub async fn emit_status(&self) {
         let me = self.me.clone();
-        js::broadcast_status(Rc::new(move || me.upgrade().map(|inner| inner.status())));
+        js::broadcast_status(Box::new(move || me.upgrade().map(|inner| inner.status())));
     }
 }
