@@ -4,16 +4,19 @@
 //! as bytes under the same id, so the queue can be loaded without the bodies.
 //! Records are JSON with a format version `v`; [`decode`] checks it, reads
 //! records of an older version by upgrading them, and returns a
-//! [`DecodeError`] for anything it cannot read, never panicking.
+//! [`DecodeError`] for anything it cannot read, never panicking. Records are
+//! read field by field (no serde derive): the decoder is a large part of a
+//! small wasm otherwise.
 //!
 //! Format versions:
 //! - 1: the first format;
 //! - 2: adds `user`, the user the page had set when the entry was stored
 //!   (absent: none). A version 1 record reads as an entry with no user.
 
+use crate::core::config::type_name;
 use crate::core::lifecycle::State;
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
 use std::fmt;
 
 /// An entry's id, given by the store in enqueue order.
@@ -26,9 +29,7 @@ pub const RECORD_VERSION: u64 = 2;
 pub const OLDEST_RECORD_VERSION: u64 = 1;
 
 /// How urgently an entry goes out; higher first.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Priority {
     /// Goes after everything else.
@@ -68,7 +69,7 @@ impl Priority {
 }
 
 /// The version of the entity the page last saw, used to detect conflicts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct BaseVersion {
     /// The entity's ETag.
@@ -80,8 +81,8 @@ pub struct BaseVersion {
 }
 
 /// Why an entry is a dead letter.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "reason", rename_all = "snake_case", try_from = "FailureFields")]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
 pub enum Failure {
     /// The server answered with a final status.
     HttpStatus {
@@ -99,38 +100,8 @@ pub enum Failure {
     },
 }
 
-/// A stored [`Failure`], read field by field: a plain struct keeps serde's
-/// buffering machinery for internally tagged enums out of the wasm.
-#[derive(Deserialize)]
-struct FailureFields {
-    reason: String,
-    #[serde(default)]
-    status: Option<u16>,
-    #[serde(default)]
-    message: Option<String>,
-}
-
-impl TryFrom<FailureFields> for Failure {
-    type Error = String;
-
-    fn try_from(fields: FailureFields) -> Result<Self, String> {
-        match fields.reason.as_str() {
-            "http_status" => fields
-                .status
-                .map(|status| Failure::HttpStatus { status })
-                .ok_or_else(|| "failure http_status: missing field `status`".to_owned()),
-            "max_attempts" => Ok(Failure::MaxAttempts),
-            "expired" => Ok(Failure::Expired),
-            "invalid" => Ok(Failure::Invalid {
-                message: fields.message.unwrap_or_default(),
-            }),
-            other => Err(format!("unknown failure reason `{other}`")),
-        }
-    }
-}
-
 /// What a conflict was about, kept until a page settles it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ConflictInfo {
     /// The status that reported it (409 or 412).
@@ -146,7 +117,7 @@ pub struct ConflictInfo {
 }
 
 /// One queued mutation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Entry {
     /// The entry's id.
@@ -199,12 +170,11 @@ pub struct Entry {
     /// Body length in bytes.
     pub body_bytes: u64,
     /// Re-sends after automatic conflict resolutions so far.
-    #[serde(default)]
     pub conflict_resends: u32,
     /// The user the page had set (`setUser`) when the entry was stored; an
     /// entry of a user who is not the current one is held, never sent with
     /// another user's credentials. None: stored without a user, never held.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
 }
 
@@ -422,8 +392,232 @@ pub fn decode(text: &str) -> Result<Entry, DecodeError> {
         1 => upgrade_from_1(&mut value)?,
         other => return Err(DecodeError::UnknownVersion(other)),
     }
-    // The version field is not the entry's; serde skips it.
-    serde_json::from_value(value).map_err(|error| DecodeError::Invalid(error.to_string()))
+    // The version field is not the entry's; the reader skips it.
+    read_entry(&Fields::of(&value, "")?)
+}
+
+/// Decodes a stored base version (the JSON text of a [`BaseVersion`]).
+pub fn decode_base(text: &str) -> Result<BaseVersion, DecodeError> {
+    let value: Value =
+        serde_json::from_str(text).map_err(|error| DecodeError::NotJson(error.to_string()))?;
+    read_base(&Fields::of(&value, "base")?)
+}
+
+fn read_entry(record: &Fields) -> Result<Entry, DecodeError> {
+    let headers = record
+        .list("headers", "[name, value] pairs")?
+        .iter()
+        .map(|pair| match pair.as_array().map(Vec::as_slice) {
+            Some([Value::String(name), Value::String(value)]) => Ok((name.clone(), value.clone())),
+            _ => Err(record.wrong("headers", "[name, value] pairs of strings", pair)),
+        })
+        .collect::<Result<_, _>>()?;
+    let depends_on = record
+        .list("dependsOn", "entry ids")?
+        .iter()
+        .map(|id| {
+            id.as_u64()
+                .ok_or_else(|| record.wrong("dependsOn", "entry ids", id))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Entry {
+        id: record.number("id")?,
+        method: record.string("method")?,
+        url: record.string("url")?,
+        headers,
+        credentials: record.string("credentials")?,
+        idempotency_key: record.string("idempotencyKey")?,
+        route: record.number("route")?,
+        kind: record.optional_string("kind")?,
+        entity: record.optional_string("entity")?,
+        base: record.optional_object("base", read_base)?,
+        priority: record.named("priority", Priority::parse)?,
+        depends_on,
+        state: record.named("state", State::parse)?,
+        attempts: record.number("attempts")?,
+        offline_attempts: record.number("offlineAttempts")?,
+        created_at: record.number("createdAt")?,
+        last_attempt_at: record.optional_number("lastAttemptAt")?,
+        next_attempt_at: record.optional_number("nextAttemptAt")?,
+        lease_until: record.optional_number("leaseUntil")?,
+        uncertain: {
+            let value = record.required("uncertain")?;
+            value
+                .as_bool()
+                .ok_or_else(|| record.wrong("uncertain", "a boolean", value))?
+        },
+        last_error: record.optional_string("lastError")?,
+        failure: record.optional_object("failure", read_failure)?,
+        conflict: record.optional_object("conflict", read_conflict)?,
+        body_bytes: record.number("bodyBytes")?,
+        // Added after version 1 without a format change: absent reads as 0.
+        conflict_resends: match record.map.contains_key("conflictResends") {
+            true => record.number("conflictResends")?,
+            false => 0,
+        },
+        user: record.optional_string("user")?,
+    })
+}
+
+fn read_base(base: &Fields) -> Result<BaseVersion, DecodeError> {
+    Ok(BaseVersion {
+        etag: base.optional_string("etag")?,
+        last_modified_ms: base.optional_number("lastModifiedMs")?,
+        body: base.optional("body").cloned(),
+    })
+}
+
+fn read_failure(failure: &Fields) -> Result<Failure, DecodeError> {
+    let reason = failure.string("reason")?;
+    Ok(match reason.as_str() {
+        "http_status" => Failure::HttpStatus {
+            status: failure.number("status")?,
+        },
+        "max_attempts" => Failure::MaxAttempts,
+        "expired" => Failure::Expired,
+        "invalid" => Failure::Invalid {
+            message: failure.optional_string("message")?.unwrap_or_default(),
+        },
+        other => {
+            return Err(DecodeError::Invalid(format!(
+                "unknown failure reason `{other}`"
+            )))
+        }
+    })
+}
+
+fn read_conflict(conflict: &Fields) -> Result<ConflictInfo, DecodeError> {
+    let pointers = conflict
+        .list("pointers", "JSON pointers")?
+        .iter()
+        .map(|pointer| match pointer {
+            Value::String(pointer) => Ok(pointer.clone()),
+            other => Err(conflict.wrong("pointers", "JSON pointers", other)),
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(ConflictInfo {
+        status: conflict.number("status")?,
+        remote: conflict.optional("remote").cloned(),
+        remote_etag: conflict.optional_string("remoteEtag")?,
+        pointers,
+        reason: conflict.string("reason")?,
+    })
+}
+
+/// The fields of one object in a stored record, read by name; errors name
+/// the field (`base.etag`). Absent fields are `missing`, and an optional
+/// field may also be null.
+struct Fields<'a> {
+    map: &'a Map<String, Value>,
+    /// The object's place in the record: "" for the record itself.
+    within: &'static str,
+}
+
+impl<'a> Fields<'a> {
+    fn of(value: &'a Value, within: &'static str) -> Result<Fields<'a>, DecodeError> {
+        match value {
+            Value::Object(map) => Ok(Fields { map, within }),
+            other => Err(DecodeError::Invalid(format!(
+                "{} must be an object, not {}",
+                if within.is_empty() {
+                    "a record"
+                } else {
+                    within
+                },
+                type_name(other)
+            ))),
+        }
+    }
+
+    fn name(&self, field: &str) -> String {
+        match self.within {
+            "" => field.to_owned(),
+            within => format!("{within}.{field}"),
+        }
+    }
+
+    fn wrong(&self, field: &str, expected: &str, found: &Value) -> DecodeError {
+        DecodeError::Invalid(format!(
+            "field `{}` must be {expected}, not {}",
+            self.name(field),
+            type_name(found)
+        ))
+    }
+
+    fn required(&self, field: &str) -> Result<&'a Value, DecodeError> {
+        self.map
+            .get(field)
+            .ok_or_else(|| DecodeError::Invalid(format!("missing field `{}`", self.name(field))))
+    }
+
+    /// The field, unless it is absent or null.
+    fn optional(&self, field: &str) -> Option<&'a Value> {
+        self.map.get(field).filter(|value| !value.is_null())
+    }
+
+    fn number<T: TryFrom<u64>>(&self, field: &str) -> Result<T, DecodeError> {
+        self.read_number(field, self.required(field)?)
+    }
+
+    fn optional_number(&self, field: &str) -> Result<Option<u64>, DecodeError> {
+        self.optional(field)
+            .map(|value| self.read_number(field, value))
+            .transpose()
+    }
+
+    fn read_number<T: TryFrom<u64>>(&self, field: &str, value: &Value) -> Result<T, DecodeError> {
+        value
+            .as_u64()
+            .and_then(|number| T::try_from(number).ok())
+            .ok_or_else(|| self.wrong(field, "a whole number in range", value))
+    }
+
+    fn string(&self, field: &str) -> Result<String, DecodeError> {
+        self.read_string(field, self.required(field)?)
+    }
+
+    fn optional_string(&self, field: &str) -> Result<Option<String>, DecodeError> {
+        self.optional(field)
+            .map(|value| self.read_string(field, value))
+            .transpose()
+    }
+
+    fn read_string(&self, field: &str, value: &Value) -> Result<String, DecodeError> {
+        value
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| self.wrong(field, "a string", value))
+    }
+
+    /// A field holding one of the names `parse` knows.
+    fn named<T>(&self, field: &str, parse: fn(&str) -> Option<T>) -> Result<T, DecodeError> {
+        match self.required(field)? {
+            Value::String(name) => parse(name).ok_or_else(|| {
+                DecodeError::Invalid(format!(
+                    "field `{}`: unknown name `{name}`",
+                    self.name(field)
+                ))
+            }),
+            other => Err(self.wrong(field, "a string", other)),
+        }
+    }
+
+    fn list(&self, field: &str, of: &str) -> Result<&'a Vec<Value>, DecodeError> {
+        let value = self.required(field)?;
+        value
+            .as_array()
+            .ok_or_else(|| self.wrong(field, &format!("an array of {of}"), value))
+    }
+
+    fn optional_object<T>(
+        &self,
+        field: &'static str,
+        read: fn(&Fields) -> Result<T, DecodeError>,
+    ) -> Result<Option<T>, DecodeError> {
+        self.optional(field)
+            .map(|value| read(&Fields::of(value, field)?))
+            .transpose()
+    }
 }
 
 /// Version 1 → 2: version 1 had no users, so the entry has none.
@@ -549,6 +743,88 @@ mod tests {
             decode(&value.to_string()),
             Err(DecodeError::Invalid(_))
         ));
+    }
+
+    /// The message of decoding the sample record with `change` made to it.
+    fn invalid_after(change: impl FnOnce(&mut Value)) -> String {
+        let mut value: Value = serde_json::from_str(&encode(&sample())).unwrap();
+        change(&mut value);
+        match decode(&value.to_string()) {
+            Err(DecodeError::Invalid(message)) => message,
+            other => panic!("expected an invalid record, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_invalid_field_is_named_in_the_error() {
+        assert_eq!(
+            invalid_after(|v| v["state"] = json!("flying")),
+            "field `state`: unknown name `flying`"
+        );
+        assert_eq!(
+            invalid_after(|v| v["attempts"] = json!(-1)),
+            "field `attempts` must be a whole number in range, not a number"
+        );
+        assert_eq!(
+            invalid_after(|v| v["attempts"] = json!(u64::from(u32::MAX) + 1)),
+            "field `attempts` must be a whole number in range, not a number"
+        );
+        assert_eq!(
+            invalid_after(|v| v["base"]["etag"] = json!(3)),
+            "field `base.etag` must be a string, not a number"
+        );
+        assert_eq!(
+            invalid_after(|v| v["base"] = json!([])),
+            "base must be an object, not an array"
+        );
+        assert_eq!(
+            invalid_after(|v| v["headers"] = json!([["a", "b", "c"]])),
+            "field `headers` must be [name, value] pairs of strings, not an array"
+        );
+        assert_eq!(
+            invalid_after(|v| v["failure"] = json!({"reason": "http_status"})),
+            "missing field `failure.status`"
+        );
+        assert_eq!(
+            invalid_after(|v| v["failure"] = json!({"reason": "lost"})),
+            "unknown failure reason `lost`"
+        );
+        assert_eq!(
+            invalid_after(|v| v["uncertain"] = Value::Null),
+            "field `uncertain` must be a boolean, not null"
+        );
+        assert_eq!(
+            invalid_after(|v| v["conflictResends"] = Value::Null),
+            "field `conflictResends` must be a whole number in range, not null"
+        );
+    }
+
+    #[test]
+    fn optional_fields_may_be_absent_or_null() {
+        let mut value: Value = serde_json::from_str(&encode(&sample())).unwrap();
+        let map = value.as_object_mut().unwrap();
+        map.remove("conflictResends");
+        map.remove("kind");
+        map.insert("entity".into(), Value::Null);
+        map.insert("base".into(), json!({"body": null}));
+        let entry = decode(&value.to_string()).unwrap();
+        assert_eq!(entry.conflict_resends, 0);
+        assert_eq!((entry.kind, entry.entity), (None, None));
+        assert_eq!(entry.base, Some(BaseVersion::default()));
+    }
+
+    #[test]
+    fn base_versions_round_trip_and_bad_ones_are_errors() {
+        let base = sample().base.unwrap();
+        let text = serde_json::to_string(&base).unwrap();
+        assert_eq!(decode_base(&text), Ok(base));
+        assert!(matches!(decode_base("[1"), Err(DecodeError::NotJson(_))));
+        assert_eq!(
+            decode_base("{\"lastModifiedMs\":\"yesterday\"}"),
+            Err(DecodeError::Invalid(
+                "field `base.lastModifiedMs` must be a whole number in range, not a string".into()
+            ))
+        );
     }
 
     #[test]

@@ -535,7 +535,7 @@ fn read_bases(keys: &[JsValue], values: &[JsValue]) -> Vec<(String, BaseVersion)
     keys.iter()
         .zip(values.iter())
         .filter_map(|(key, value)| {
-            let base = serde_json::from_str(&value.as_string()?).ok()?;
+            let base = entry::decode_base(&value.as_string()?).ok()?;
             Some((key.as_string()?, base))
         })
         .collect()
