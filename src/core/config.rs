@@ -213,6 +213,17 @@ fn error(path: &str, message: impl Into<String>) -> ConfigError {
 }
 
 /// A JSON value's type, in words for error messages.
+/// A number as a message shows it: whole numbers without a fraction. Not
+/// through `f64`'s `Display`, whose float formatting would be a large part
+/// of the wasm for two messages.
+fn show(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
+        (n as i64).to_string()
+    } else {
+        serde_json::Number::from_f64(n).map_or_else(|| "not a number".to_owned(), |n| n.to_string())
+    }
+}
+
 pub(crate) fn type_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
@@ -291,7 +302,12 @@ impl<'a> Fields<'a> {
                 } else {
                     Err(error(
                         &self.at(key),
-                        format!("{n} is out of range; expected {min} to {max}"),
+                        format!(
+                            "{} is out of range; expected {} to {}",
+                            show(n),
+                            show(min),
+                            show(max)
+                        ),
                     ))
                 }
             }
@@ -307,7 +323,7 @@ impl<'a> Fields<'a> {
         if n.fract() != 0.0 {
             return Err(error(
                 &self.at(key),
-                format!("expected a whole number, got {n}"),
+                format!("expected a whole number, got {}", show(n)),
             ));
         }
         Ok(n as u64)
@@ -878,7 +894,8 @@ mod tests {
             (json!({"routes": [{"match": "/a/", "conditional": "yes"}]}), "routes[0].conditional: expected true or false, got a string"),
             (json!({"routes": [], "retry": {"factor": 0.5}}), "retry.factor: 0.5 is out of range"),
             (json!({"routes": [], "retry": {"baseDelayMs": 5000, "maxDelayMs": 10}}), "retry.maxDelayMs: 10 is below retry.baseDelayMs"),
-            (json!({"routes": [], "limits": {"concurrency": 1.5}}), "limits.concurrency: expected a whole number"),
+            (json!({"routes": [], "limits": {"concurrency": 1.5}}), "limits.concurrency: expected a whole number, got 1.5"),
+            (json!({"routes": [], "limits": {"concurrency": 1e9}}), "limits.concurrency: 1000000000 is out of range; expected 1 to "),
             (json!({"routes": [], "triggers": {"sync": false, "push": true}}), "triggers.push: unknown field"),
             (json!({"routes": [{"match": "/a/", "replayHeaders": "x"}]}), "routes[0].replayHeaders: expected a function, got a string"),
             (json!({"routes": [{"match": "/a/", "entity": "id"}]}), "routes[0].entity: unknown value 'id'"),

@@ -381,7 +381,15 @@ fn convert(
     if let Some(number) = value.as_f64() {
         return serde_json::Number::from_f64(number)
             .map(Value::Number)
-            .ok_or_else(|| format!("{at}: {number} is not a finite number"));
+            .ok_or_else(|| {
+                // Named by hand: f64's Display would bring float formatting into the wasm.
+                let name = match number {
+                    n if n.is_nan() => "NaN",
+                    n if n > 0.0 => "Infinity",
+                    _ => "-Infinity",
+                };
+                format!("{at}: {name} is not a finite number")
+            });
     }
     if let Some(text) = value.as_string() {
         return Ok(Value::String(text));
