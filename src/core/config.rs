@@ -212,7 +212,6 @@ fn error(path: &str, message: impl Into<String>) -> ConfigError {
     }
 }
 
-/// A JSON value's type, in words for error messages.
 /// A number as a message shows it: whole numbers without a fraction. Not
 /// through `f64`'s `Display`, whose float formatting would be a large part
 /// of the wasm for two messages.
@@ -224,6 +223,7 @@ fn show(n: f64) -> String {
     }
 }
 
+/// A JSON value's type, in words for error messages.
 pub(crate) fn type_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
