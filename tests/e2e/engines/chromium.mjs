@@ -45,13 +45,41 @@ export async function launchChromium(dir) {
       await other.goto(url);
       return { ...tab(other, said), close: () => other.close() };
     },
-    offline: (on) => context.setOffline(on),
+    offline: (on) => setOffline(context, on),
     stopWorker: async () => {
       await (await workers()).stopAll();
     },
     dispatchSync: async (tag = 'sw-outbox', lastChance = false) => (await workers()).dispatchSync(tag, lastChance),
     close: () => context.close(),
   };
+}
+
+/**
+ * Takes the whole browser offline or back online. Playwright switches pages
+ * before service workers, where a browser switches everything at once: a
+ * page's `online` listener (the shim's flush) could reach a worker that is
+ * still offline. Going online, each page holds back its `online` event
+ * until the workers are online too, then fires it.
+ */
+async function setOffline(context, on) {
+  if (on) {
+    await context.setOffline(true);
+    return;
+  }
+  const pages = context.pages();
+  const eachPage = (fn) => Promise.all(pages.map((page) => page.evaluate(fn).catch(() => undefined)));
+  await eachPage(() => {
+    window.__heldOnline = { seen: false, hold: (event) => { event.stopImmediatePropagation(); window.__heldOnline.seen = true; } };
+    window.addEventListener('online', window.__heldOnline.hold, true);
+  });
+  await context.setOffline(false);
+  await eachPage(() => {
+    const held = window.__heldOnline;
+    if (!held) return;
+    window.removeEventListener('online', held.hold, true);
+    delete window.__heldOnline;
+    if (held.seen) window.dispatchEvent(new Event('online'));
+  });
 }
 
 /** The ServiceWorker CDP domain, enabled on first use. */
