@@ -505,8 +505,8 @@ fn read_conflict(conflict: &Fields) -> Result<ConflictInfo, DecodeError> {
 }
 
 /// The fields of one object in a stored record, read by name; errors name
-/// the field (`base.etag`). Absent fields are `missing`, and an optional
-/// field may also be null.
+/// the field (`base.etag`). A required field that is absent is an error
+/// (`missing field`); an optional one may be absent or null.
 struct Fields<'a> {
     map: &'a Map<String, Value>,
     /// The object's place in the record: "" for the record itself.
