@@ -24,6 +24,8 @@ test('events: a burst reaches the shim in envelopes and a page without the shim 
   const browser = await openBrowser(server, testConfig({ triggers: FLUSH_ONLY }));
   try {
     const plain = await browser.newTab(`${server.app}/index.html?raw=1`);
+    // The page's module script may still be starting when the tab reports it loaded (seen in WebKit).
+    await waitFor(() => plain.run(() => window.outboxReady !== undefined), { what: 'the page without the shim to run its script' });
     assert.equal(await plain.run(() => window.outboxReady.then(() => Boolean(navigator.serviceWorker.controller))), true,
       'the page without the shim is controlled');
     await server.down();
