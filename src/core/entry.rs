@@ -404,22 +404,17 @@ pub fn decode_base(text: &str) -> Result<BaseVersion, DecodeError> {
 }
 
 fn read_entry(record: &Fields) -> Result<Entry, DecodeError> {
-    let headers = record
-        .list("headers", "[name, value] pairs")?
-        .iter()
-        .map(|pair| match pair.as_array().map(Vec::as_slice) {
-            Some([Value::String(name), Value::String(value)]) => Ok((name.clone(), value.clone())),
-            _ => Err(record.wrong("headers", "[name, value] pairs of strings", pair)),
-        })
-        .collect::<Result<_, _>>()?;
-    let depends_on = record
-        .list("dependsOn", "entry ids")?
-        .iter()
-        .map(|id| {
-            id.as_u64()
-                .ok_or_else(|| record.wrong("dependsOn", "entry ids", id))
-        })
-        .collect::<Result<_, _>>()?;
+    let headers = record.items(
+        "headers",
+        "[name, value] pairs of strings",
+        |pair| match pair.as_array().map(Vec::as_slice) {
+            Some([Value::String(name), Value::String(value)]) => {
+                Some((name.clone(), value.clone()))
+            }
+            _ => None,
+        },
+    )?;
+    let depends_on = record.items("dependsOn", "entry ids", Value::as_u64)?;
     Ok(Entry {
         id: record.number("id")?,
         method: record.string("method")?,
@@ -451,9 +446,10 @@ fn read_entry(record: &Fields) -> Result<Entry, DecodeError> {
         conflict: record.optional_object("conflict", read_conflict)?,
         body_bytes: record.number("bodyBytes")?,
         // Added after version 1 without a format change: absent reads as 0.
-        conflict_resends: match record.map.contains_key("conflictResends") {
-            true => record.number("conflictResends")?,
-            false => 0,
+        conflict_resends: if record.map.contains_key("conflictResends") {
+            record.number("conflictResends")?
+        } else {
+            0
         },
         user: record.optional_string("user")?,
     })
@@ -487,14 +483,9 @@ fn read_failure(failure: &Fields) -> Result<Failure, DecodeError> {
 }
 
 fn read_conflict(conflict: &Fields) -> Result<ConflictInfo, DecodeError> {
-    let pointers = conflict
-        .list("pointers", "JSON pointers")?
-        .iter()
-        .map(|pointer| match pointer {
-            Value::String(pointer) => Ok(pointer.clone()),
-            other => Err(conflict.wrong("pointers", "JSON pointers", other)),
-        })
-        .collect::<Result<_, _>>()?;
+    let pointers = conflict.items("pointers", "JSON pointers", |pointer| {
+        pointer.as_str().map(str::to_owned)
+    })?;
     Ok(ConflictInfo {
         status: conflict.number("status")?,
         remote: conflict.optional("remote").cloned(),
@@ -602,11 +593,20 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn list(&self, field: &str, of: &str) -> Result<&'a Vec<Value>, DecodeError> {
+    /// A list field whose every item `read` takes; `of` names the items.
+    fn items<T>(
+        &self,
+        field: &str,
+        of: &str,
+        read: fn(&Value) -> Option<T>,
+    ) -> Result<Vec<T>, DecodeError> {
         let value = self.required(field)?;
-        value
-            .as_array()
-            .ok_or_else(|| self.wrong(field, &format!("an array of {of}"), value))
+        let Some(list) = value.as_array() else {
+            return Err(self.wrong(field, &format!("an array of {of}"), value));
+        };
+        list.iter()
+            .map(|item| read(item).ok_or_else(|| self.wrong(field, of, item)))
+            .collect()
     }
 
     fn optional_object<T>(
