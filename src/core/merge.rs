@@ -18,6 +18,7 @@
 //! unchanged on the other is deleted, and deleted on one side but changed on
 //! the other is a conflict.
 
+use crate::core::sort::sort_by;
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 
@@ -81,7 +82,7 @@ pub fn three_way_merge(base: &Value, local: &Value, remote: &Value) -> MergeOutc
     if pointers.is_empty() {
         MergeOutcome::Clean(merged)
     } else {
-        pointers.sort();
+        sort_by(&mut pointers, |a, b| a < b);
         MergeOutcome::Conflicts { merged, pointers }
     }
 }
@@ -103,7 +104,9 @@ fn merge_objects<'a>(
     pointers: &mut Vec<String>,
 ) -> Map<String, Value> {
     let base_keys = base.into_iter().flat_map(|base| base.keys());
-    let keys: BTreeSet<&'a String> = base_keys.chain(local.keys()).chain(remote.keys()).collect();
+    // Inserted one by one: collecting into a set sorts a list first.
+    let mut keys: BTreeSet<&'a String> = BTreeSet::new();
+    keys.extend(base_keys.chain(local.keys()).chain(remote.keys()));
     let mut merged = Map::new();
     for key in keys {
         path.push(key);

@@ -18,3 +18,4 @@ pub mod protocol;
 pub mod queue;
 pub mod retry;
 pub mod scheduler;
+pub mod sort;

@@ -17,6 +17,7 @@
 
 use crate::core::entry::{Entry, EntryId, Priority};
 use crate::core::lifecycle::State;
+use crate::core::sort::sort_by;
 use std::collections::HashMap;
 
 /// The scheduler's decisions for one moment.
@@ -67,7 +68,7 @@ fn hold_of(entry: &Entry) -> Option<Hold> {
 pub fn plan<'a>(entries: impl IntoIterator<Item = &'a Entry>, options: PlanOptions<'_>) -> Plan {
     let mut ordered: Vec<&Entry> = entries.into_iter().collect();
     if !ordered.windows(2).all(|pair| pair[0].id < pair[1].id) {
-        ordered.sort_by_key(|entry| entry.id);
+        sort_by(&mut ordered, |a, b| a.id < b.id);
     }
     let find = |id: EntryId| {
         ordered
@@ -151,11 +152,18 @@ pub fn plan<'a>(entries: impl IntoIterator<Item = &'a Entry>, options: PlanOptio
         }
     }
 
-    eligible.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    plan.send = eligible
-        .into_iter()
+    // `eligible` is in id order: each priority's entries in turn, the
+    // highest first, are in priority order and then enqueue order.
+    plan.send = Priority::ALL
+        .iter()
+        .rev()
+        .flat_map(|&priority| {
+            eligible
+                .iter()
+                .filter(move |(p, _)| *p == priority)
+                .map(|&(_, id)| id)
+        })
         .take(options.free_slots)
-        .map(|(_, id)| id)
         .collect();
     plan
 }
