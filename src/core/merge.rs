@@ -20,7 +20,6 @@
 
 use crate::core::sort::sort_by;
 use serde_json::{Map, Value};
-use std::collections::BTreeSet;
 
 /// The result of a three-way merge.
 #[derive(Debug, Clone, PartialEq)]
@@ -104,9 +103,9 @@ fn merge_objects<'a>(
     pointers: &mut Vec<String>,
 ) -> Map<String, Value> {
     let base_keys = base.into_iter().flat_map(|base| base.keys());
-    // Inserted one by one: collecting into a set sorts a list first.
-    let mut keys: BTreeSet<&'a String> = BTreeSet::new();
-    keys.extend(base_keys.chain(local.keys()).chain(remote.keys()));
+    let mut keys: Vec<&'a String> = base_keys.chain(local.keys()).chain(remote.keys()).collect();
+    sort_by(&mut keys, |a, b| a < b);
+    keys.dedup();
     let mut merged = Map::new();
     for key in keys {
         path.push(key);
