@@ -201,7 +201,7 @@ export function markdown(results, table, command) {
       `The issue names ${ISSUE_REQUESTS.toLocaleString('en-US')} POSTs per repetition for the offline enqueue, ` +
         `the pass-through and the drain; this run sends ${config.enqueue.toLocaleString('en-US')} ` +
         `(offline enqueue, then drained) and ${config.passThrough.toLocaleString('en-US')} (pass-through) ` +
-        `so that ${config.reps} interleaved repetitions of every measure fit in 15 minutes on a 2-core machine.`,
+        `so that ${config.reps} interleaved repetitions of every measure fit, with what a fresh machine installs first, in 15 minutes on a 2-core machine.`,
     );
   }
   if (results.problems.length > 0) {
