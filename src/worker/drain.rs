@@ -93,7 +93,22 @@ impl Inner {
         }
         let inner = self.clone();
         let promise = future_to_promise(async move {
-            let offline = inner.clone().drain_with_lock(trigger).await;
+            let mut offline = inner.clone().drain_with_lock(trigger).await;
+            // A trigger that came after the drain's last look (while it gave
+            // the lock back) joined this drain and gets a pass of its own.
+            loop {
+                let rerun = inner.rerun.replace(false);
+                let replan = inner.replan.replace(false);
+                if !rerun && !replan {
+                    break;
+                }
+                let again = if rerun {
+                    Trigger::Flush
+                } else {
+                    Trigger::Change
+                };
+                offline = inner.clone().drain_with_lock(again).await;
+            }
             *inner.drain.borrow_mut() = None;
             inner.last_drain_offline.set(offline);
             inner.emit_status().await;
@@ -128,10 +143,13 @@ impl Inner {
         if self.store().await.is_err() {
             return false;
         }
+        // A trigger that joined this drain while it waited for the lock
+        // counts as its own.
+        let maybe_back = trigger.network_maybe_back() || self.rerun.replace(false);
         // With the browser offline nothing can be sent: a timer or a start
         // makes no pass over the queue. A trigger that says the network may
         // be back always tries (the worker may learn it after the page).
-        if !js::online() && !trigger.network_maybe_back() {
+        if !js::online() && !maybe_back {
             return true;
         }
         let now = js::now();
@@ -148,10 +166,9 @@ impl Inner {
         }
         self.expire(now).await;
 
-        let mut network_maybe_back = trigger.network_maybe_back();
+        let mut network_maybe_back = maybe_back;
         let mut offline = false;
         self.offline_seen.set(false);
-        self.rerun.set(false);
         let sendable = self
             .queue
             .borrow()

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import {
   startServer, openBrowser, testConfig, status, entries, waitFor, waitApplied,
   needs, sendAll, wakeWorker, staysTrue, waitQueueEmpty,
-  exactlyOnceProblems, appliedByPath, expectedByPath,
+  exactlyOnceProblems, appliedByPath, expectedByPath, queueJson,
 } from './harness.mjs';
 
 let server;
@@ -206,6 +206,45 @@ test('resume (f): the page becoming visible alone drains the queue', { timeout: 
     await assertDrained(browser, mutations, keys);
   } finally {
     await server.up();
+    await browser.close();
+  }
+});
+
+test('a flush that joins a drain still waiting for the drain lock sends what waited for the network', { timeout: 60000 }, async () => {
+  await server.reset();
+  // Only the flush and page commands start drains, and a backoff far longer
+  // than the test: only a trigger saying the network may be back sends it.
+  const config = testConfig({ triggers: ONLY.flush, retry: { baseDelayMs: 60000, maxDelayMs: 60000 } });
+  const browser = await openBrowser(server, config);
+  try {
+    await server.down();
+    const waiting = await queueJson(browser, 'PUT', '/api/concepts/waiting', { name: 'waiting' });
+    const other = await queueJson(browser, 'PUT', '/api/concepts/other', { name: 'other' });
+    assert.deepEqual([waiting.status, other.status], [202, 202]);
+    await server.up();
+
+    // The page takes the origin's drain lock, so the worker's next drain waits for it.
+    await browser.run(() => new Promise((taken) => {
+      const held = new Promise((release) => { window.releaseDrainLock = release; });
+      navigator.locks.request('sw-outbox-drain', () => { taken(); return held; });
+    }));
+    // Cancelling starts a drain that does not say the network is back...
+    await browser.run((id) => window.outbox.cancel(id), other.id);
+    // ...and the flush joins it while it waits.
+    await browser.run(() => { window.flushed = window.outbox.flush(); });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal((await server.stats()).applied, 0, 'nothing goes out while the lock is held');
+    await browser.run(() => window.releaseDrainLock());
+    await browser.run(() => window.flushed);
+
+    const stats = await waitApplied(server, 1, 10000, 'the entry the flush sent');
+    assert.deepEqual(stats.log.map((e) => e.path), ['/api/concepts/waiting']);
+    // What is left is the cancelled entry, kept for the page to see.
+    await waitFor(async () => {
+      const left = await entries(browser);
+      return left.length === 1 && left[0].id === other.id && left[0].state === 'cancelled';
+    }, { what: 'only the cancelled entry left' });
+  } finally {
     await browser.close();
   }
 });
