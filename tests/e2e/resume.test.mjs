@@ -232,8 +232,7 @@ test('a flush that joins a drain still waiting for the drain lock sends what wai
     await browser.run((id) => window.outbox.cancel(id), other.id);
     // ...and the flush joins it while it waits.
     await browser.run(() => { window.flushed = window.outbox.flush(); });
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    assert.equal((await server.stats()).applied, 0, 'nothing goes out while the lock is held');
+    await staysTrue(async () => (await server.stats()).applied === 0, { what: 'nothing going out while the lock is held' });
     await browser.run(() => window.releaseDrainLock());
     await browser.run(() => window.flushed);
 
